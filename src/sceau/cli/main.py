@@ -1,0 +1,84 @@
+"""Entry point of the ``sceau`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from sceau.cli import ca, certificates, structures
+from sceau.cli.common import console, container, handle_errors
+
+app = typer.Typer(
+    name="sceau",
+    help="sceau — autorité de certification et cycle de vie des certificats ORG (IGC-Santé).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(ca.app, name="ca")
+app.add_typer(structures.app, name="structure")
+app.add_typer(certificates.app, name="cert")
+app.add_typer(certificates.crl_app, name="crl")
+
+
+@app.command()
+@handle_errors
+def init() -> None:
+    """Create the data directory, the database and the TEST CA hierarchy (idempotent)."""
+    from sceau.bootstrap import ensure_home, prepare_database
+    from sceau.registration.use_cases.certificate_authorities import create_hierarchy
+    from sceau.registration.use_cases.issue_certificate import resume_pending_issuance
+
+    services = container()
+    settings = services.settings
+    ensure_home(settings)
+    prepare_database(settings)
+    created = create_hierarchy(services, "test", services.publication("test"))
+    for authority in created:
+        console.print(f"AC créée: {authority.subject} ({authority.slug})", highlight=False)
+    resumed = resume_pending_issuance(services, older_than=_zero())
+    for serial in resumed:
+        console.print(f"émission reprise après interruption: {serial}")
+    _publish_status(services)
+    console.print(f"sceau prêt: données dans {settings.home}", highlight=False)
+
+
+def _zero():  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    return dt.timedelta(0)
+
+
+def _publish_status(services) -> None:  # type: ignore[no-untyped-def]
+    """Publish CRLs and OCSP responses when the revocation-status module is present."""
+    try:
+        from sceau.registration.use_cases.revocation_status import publish_revocation_status
+    except ImportError:
+        return
+    publish_revocation_status(services)
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: str = typer.Option(None, help="Adresse d'écoute (défaut: SCEAU_HOST, 127.0.0.1)"),
+    port: int = typer.Option(None, help="Port (défaut: SCEAU_PORT, 8080)"),
+) -> None:
+    """Start the HTTP service: CA certificates, CRLs, OCSP (and later the portal and API)."""
+    import uvicorn
+
+    from sceau.web.app import create_app
+
+    services = container()
+    settings = services.settings
+    host = host or settings.host
+    port = port or settings.port
+    application = create_app(services)
+    console.print(f"sceau écoute sur http://{host}:{port}/", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables, repositories (every query lives there), the unit of work."""

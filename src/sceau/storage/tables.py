@@ -1,0 +1,198 @@
+"""The database schema (SQLAlchemy 2 declarative). Migrations live in ``migrations/``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every engine (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class CertificateAuthority(Base):
+    """A CA of a hierarchy: its certificate, where its key lives, what its leaves carry."""
+
+    __tablename__ = "certificate_authorities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)  # e.g. "test-organisations"
+    environment: Mapped[str] = mapped_column(String(8))  # "test" | "prod"
+    role: Mapped[str] = mapped_column(String(16))  # "root" | "organisations" | "persons"
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("certificate_authorities.id"))
+    subject: Mapped[str] = mapped_column(Text)
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    key_reference: Mapped[str] = mapped_column(Text)
+    file_stem: Mapped[str] = mapped_column(String(64), unique=True)  # ACI-EL-ORG-TEST
+    issuer_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    next_crl_number: Mapped[int] = mapped_column(BigInteger, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    parent: Mapped[CertificateAuthority | None] = relationship(remote_side=[id])
+
+
+class Structure(Base):
+    """A health structure identified by its IDNST (OU of its certificates)."""
+
+    __tablename__ = "structures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idnst: Mapped[str] = mapped_column(String(32), unique=True)
+    finess_et: Mapped[str | None] = mapped_column(String(9), index=True)
+    finess_ej: Mapped[str | None] = mapped_column(String(9), index=True)
+    siret: Mapped[str | None] = mapped_column(String(14))
+    raison_sociale: Mapped[str] = mapped_column(String(256), index=True)
+    address: Mapped[str | None] = mapped_column(Text)
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    city: Mapped[str | None] = mapped_column(String(128))
+    department_code: Mapped[str] = mapped_column(String(3))
+    category_code: Mapped[str | None] = mapped_column(String(8))
+    category_label: Mapped[str | None] = mapped_column(String(128))
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    mssante_operator: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_updated: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class Certificate(Base):
+    """A certificate from its recorded intent (status ``prepared``) to its signature.
+
+    ``tbs_der`` is the linted to-be-signed certificate, recorded before any signature.
+    """
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(40), unique=True)  # lower-case hex, 32 digits
+    authority_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structures.id"), index=True)
+    usage: Mapped[str] = mapped_column(String(16))
+    insi: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # prepared|issued|abandoned
+    subject: Mapped[str] = mapped_column(Text)
+    common_name: Mapped[str] = mapped_column(String(256), index=True)
+    dns_names: Mapped[list[str] | None] = mapped_column(JSON)
+    key_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    tbs_der: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    not_before: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    not_after: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    prepared_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    issued_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    lint_warnings: Mapped[list[str] | None] = mapped_column(JSON)
+
+    authority: Mapped[CertificateAuthority] = relationship()
+    structure: Mapped[Structure | None] = relationship()
+
+    __table_args__ = (Index("ix_certificates_authority_revoked", "authority_id", "revoked_at"),)
+
+
+class RevocationList(Base):
+    """A published CRL (full, or delta when ``delta_base`` is set)."""
+
+    __tablename__ = "revocation_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    number: Mapped[int] = mapped_column(BigInteger)
+    delta_base: Mapped[int | None] = mapped_column(BigInteger)
+    this_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    entries: Mapped[int] = mapped_column(Integer)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        UniqueConstraint("authority_id", "number", name="uq_revocation_lists_authority_number"),
+    )
+
+
+class OcspResponder(Base):
+    """The delegated OCSP responder certificate of a CA and where its key is."""
+
+    __tablename__ = "ocsp_responders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    key_reference: Mapped[str] = mapped_column(Text)
+    not_after: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class OcspResponse(Base):
+    """A pre-signed OCSP response for one certificate, refreshed ahead of ``next_update``."""
+
+    __tablename__ = "ocsp_responses"
+
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), primary_key=True)
+    authority_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(8))
+    this_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEvent(Base):
+    """Who did what, when, on what, with which outcome — refused attempts included."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(256), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # success | refused | failed
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    source: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""HTTP adapters: public PKI endpoints (CRL, OCSP, CA certificates), later the portal and API."""
