@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -196,3 +197,145 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # success | refused | failed
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     source: Mapped[str | None] = mapped_column(String(64))
+
+
+# ------------------------------------------------------------------------------------ registry
+
+
+class Vendor(Base):
+    """A software vendor (éditeur): an organisation identified by its SIREN."""
+
+    __tablename__ = "vendors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    siren: Mapped[str] = mapped_column(String(9), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
+    department_code: Mapped[str | None] = mapped_column(String(3))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class Contract(Base):
+    """A contract of adhesion with the ANS, held by a vendor or by a structure."""
+
+    __tablename__ = "contracts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"), index=True)
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structures.id"), index=True)
+    signed_on: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # active | suspended | terminated
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class Person(Base):
+    """A natural person known by their national identifier (idNat, domain §7.3)."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idnat: Mapped[str] = mapped_column(String(64), unique=True)
+    family_name: Mapped[str] = mapped_column(String(128))
+    given_name: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(256))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    profession_code: Mapped[int | None] = mapped_column(Integer)  # TRE_G15 (21 Pharmacien)
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"), index=True)
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structures.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class Card(Base):
+    """A CPx card (CPS, CPE, CPA); its authentication certificate is a ``certificates`` row."""
+
+    __tablename__ = "cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    card_type: Mapped[str] = mapped_column(String(8))  # CPS | CPE | CPA
+    card_number: Mapped[str] = mapped_column(String(21), unique=True)  # 8025000001/<10 digits>
+    status: Mapped[str] = mapped_column(String(16), index=True)  # active | replaced | revoked
+    not_before: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    not_after: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    form: Mapped[str | None] = mapped_column(String(16))  # e.g. "301" for a CPA request
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class LegalRepresentative(Base):
+    """The person legally representing a structure (may read it and withdraw delegations)."""
+
+    __tablename__ = "legal_representatives"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    function: Mapped[str | None] = mapped_column(String(128))
+    since: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class HabilitationRequest(Base):
+    """The certificate section of a SEGUR order form (or a form 503), awaiting a decision."""
+
+    __tablename__ = "habilitation_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id"), index=True)
+    administrator_status: Mapped[str] = mapped_column(String(16))  # editeur | pharmacien
+    administrator_name: Mapped[str] = mapped_column(String(256))
+    card_number: Mapped[str] = mapped_column(String(21))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(256))
+    form: Mapped[str] = mapped_column(String(16))  # order | 503
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | approved | rejected
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(256))
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(256))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class Habilitation(Base):
+    """A technical administrator's right on one structure; active while ``revoked_at`` is null.
+
+    It hangs on the person, not the card, so it follows the holder when the card is renewed.
+    """
+
+    __tablename__ = "habilitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    administrator_status: Mapped[str] = mapped_column(String(16))  # editeur | pharmacien
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"), index=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("habilitation_requests.id"))
+    email: Mapped[str | None] = mapped_column(String(256))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    granted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    granted_by: Mapped[str] = mapped_column(String(256))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(256))
+    revocation_reason: Mapped[str | None] = mapped_column(String(256))
+
+    __table_args__ = (
+        Index("ix_habilitations_person_active", "person_id", "revoked_at"),
+    )
+
+
+class DomainEvent(Base):
+    """An outbox record of something that happened (the notification worker delivers mail)."""
+
+    __tablename__ = "domain_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)  # e.g. habilitation.granted
+    subject: Mapped[str | None] = mapped_column(String(256))
+    recipient: Mapped[str | None] = mapped_column(String(256))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)
