@@ -121,6 +121,22 @@ def show(
         console.print(f"état: {status}", highlight=False)
 
 
+@app.command("recover")
+@handle_errors
+def recover() -> None:
+    """Complete every recorded issuance intent left by a process that died before signing."""
+    import datetime as dt
+
+    from sceau.registration.use_cases.issue_certificate import resume_pending_issuance
+
+    services = container()
+    completed = resume_pending_issuance(services, older_than=dt.timedelta(0))
+    for serial in completed:
+        console.print(f"émission terminée après interruption: {serial}", highlight=False)
+    if not completed:
+        console.print("aucune émission interrompue")
+
+
 @crl_app.command("generate")
 @handle_errors
 def generate() -> None:

@@ -39,10 +39,9 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            self.session.rollback()
-        finally:
-            self.session.close()
+        # close() rolls back what was not committed and detaches objects *without* expiring
+        # them (rollback() would), so values read inside the unit stay readable after it.
+        self.session.close()
 
     def commit(self) -> None:
         self.session.commit()

@@ -1,0 +1,1 @@
+"""Authentication: card login (TLS client certificate), OIDC (e-CPS), API tokens → Actor."""

@@ -1,0 +1,1 @@
+"""The vendor / pharmacy side: keys and CSR by the naming rules, fetch, install, check, fleet."""

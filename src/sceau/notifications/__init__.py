@@ -1,0 +1,1 @@
+"""Notifications: e-mail templates per event, renderer, senders (SMTP, outbox, console)."""
