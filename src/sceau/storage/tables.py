@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -339,3 +340,95 @@ class DomainEvent(Base):
     recipient: Mapped[str | None] = mapped_column(String(256))
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+# ------------------------------------------------------------------------------ notifications
+
+
+class OutboxMessage(Base):
+    """One rendered e-mail (one recipient set) waiting for, or done with, SMTP delivery.
+
+    Made by the worker from a ``domain_events`` row (``event_id``) or by the expiry scan;
+    ``dedup_key`` makes creation idempotent. ``message_id`` is chosen before any attempt so
+    that every attempt of a message carries the same Message-ID. Status cycle:
+    ``pending`` → ``claimed`` (leased, nothing sent yet) → ``sending`` (handed to the SMTP
+    server) → ``sent``; or back to ``pending`` (retry with backoff), ``failed`` (final), or
+    ``unknown`` (the process died while the server may have accepted it: never resent).
+    """
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(160), unique=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("domain_events.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    sender: Mapped[str] = mapped_column(String(256))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    cc: Mapped[list[str] | None] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # template context (digests grow)
+    message_id: Mapped[str] = mapped_column(String(256), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(128))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_outbox_messages_status_next", "status", "next_attempt_at"),)
+
+
+class ExpiryNotice(Base):
+    """An expiry reminder already given (or skipped) for one certificate at one offset."""
+
+    __tablename__ = "expiry_notices"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"))
+    offset_days: Mapped[int] = mapped_column(Integer)
+    noticed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))  # mailed | digested | skipped | nobody
+
+    __table_args__ = (
+        UniqueConstraint(
+            "certificate_id", "offset_days", name="uq_expiry_notices_certificate_offset"
+        ),
+    )
+
+
+# The expiry scan excludes renewed certificates with NOT EXISTS on ``replaces_id``.
+Index("ix_certificates_replaces_id", Certificate.replaces_id)
+
+
+class JobLease(Base):
+    """A cluster-wide lease on a job (one holder at a time) and the job's last-run figures."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_duration_seconds: Mapped[float | None] = mapped_column(Float)
+    total_duration_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CalendarToken(Base):
+    """A secret, revocable URL of an administrator's expiry calendar (only its hash is kept)."""
+
+    __tablename__ = "calendar_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    label: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
