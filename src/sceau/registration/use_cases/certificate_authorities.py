@@ -53,7 +53,21 @@ def ca_certificate_url_path(authority: Any) -> str:
     return f"/{folder}/{authority.file_stem}.cer"
 
 
+_ISSUER_CONTEXTS: dict[tuple[bytes, str], IssuerContext] = {}
+
+
 def issuer_context(authority: Any) -> IssuerContext:
+    """The issuing CA as the PKI core needs it (parsed once per process: CA rows never change)."""
+    import json
+
+    cache_key = (authority.certificate_der, json.dumps(authority.issuer_policy, sort_keys=True))
+    cached = _ISSUER_CONTEXTS.get(cache_key)
+    if cached is None:
+        cached = _ISSUER_CONTEXTS.setdefault(cache_key, _issuer_context(authority))
+    return cached
+
+
+def _issuer_context(authority: Any) -> IssuerContext:
     if authority.issuer_policy is None:
         raise SceauError("not_issuing_ca", f"{authority.slug} does not issue leaf certificates", ErrorKind.CONFLICT)
     policy = dict(authority.issuer_policy)

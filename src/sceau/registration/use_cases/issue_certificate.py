@@ -91,7 +91,18 @@ def _validated_key(command: IssueCommand) -> tuple[rsa.RSAPublicKey, str]:
     return command.public_key, public_key_fingerprint(command.public_key)
 
 
+_CHAINS: dict[bytes, tuple[x509.Certificate, ...]] = {}
+
+
 def chain_of(uow: UnitOfWork, authority: Any) -> tuple[x509.Certificate, ...]:
+    """The CA's certificate and its ancestors up to the root (cached: CA rows never change)."""
+    cached = _CHAINS.get(authority.certificate_der)
+    if cached is None:
+        cached = _CHAINS.setdefault(authority.certificate_der, _load_chain(uow, authority))
+    return cached
+
+
+def _load_chain(uow: UnitOfWork, authority: Any) -> tuple[x509.Certificate, ...]:
     chain = []
     current = authority
     while current is not None:
