@@ -6,17 +6,25 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, exists, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from sceau.storage.tables import (
     AuditEvent,
+    Card,
     Certificate,
     CertificateAuthority,
+    Contract,
+    DomainEvent,
+    Habilitation,
+    HabilitationRequest,
+    LegalRepresentative,
     OcspResponder,
     OcspResponse,
+    Person,
     RevocationList,
     Structure,
+    Vendor,
 )
 
 
@@ -102,7 +110,18 @@ class StructureRepository:
             found = self.by_idnst("1" + reference)
         return found
 
-    def search(self, text: str | None = None, limit: int = 50, offset: int = 0) -> Sequence[Structure]:
+    def search(
+        self,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        visible_to_person: int | None = None,
+        only_ids: frozenset[int] | None = None,
+        include_closed: bool = True,
+    ) -> Sequence[Structure]:
+        """Structures by text; ``visible_to_person`` keeps those the person is habilitated for
+        (active habilitation) or legally represents; ``only_ids`` keeps the given ids."""
         query = select(Structure).order_by(Structure.raison_sociale, Structure.id)
         if text:
             pattern = f"%{text.strip().upper()}%"
@@ -113,7 +132,57 @@ class StructureRepository:
                     Structure.finess_et.like(pattern),
                 )
             )
+        if visible_to_person is not None:
+            query = query.where(_visible_to_person(visible_to_person))
+        if only_ids is not None:
+            query = query.where(Structure.id.in_(sorted(only_ids)) if only_ids else false())
+        if not include_closed:
+            query = query.where(Structure.is_open.is_(True))
         return self.session.scalars(query.limit(limit).offset(offset)).all()
+
+    def count(self) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(Structure)) or 0)
+
+    def by_idnsts(self, idnsts: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Rows (as dicts of columns) for many IDNSTs in one query, keyed by IDNST."""
+        if not idnsts:
+            return {}
+        table = Structure.__table__
+        rows = self.session.execute(select(table).where(table.c.idnst.in_(list(idnsts))))
+        return {row.idnst: dict(row._mapping) for row in rows}
+
+    def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(Structure.__table__), list(rows))
+
+    def update_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Bulk UPDATE by primary key: each dict holds ``id`` and the changed columns."""
+        if rows:
+            self.session.execute(update(Structure), list(rows))
+
+    def update(self, structure: Structure, **fields: Any) -> Structure:
+        for name, value in fields.items():
+            setattr(structure, name, value)
+        self.session.flush()
+        return structure
+
+
+def _visible_to_person(person_id: int) -> Any:
+    habilitated = exists().where(
+        and_(
+            Habilitation.structure_id == Structure.id,
+            Habilitation.person_id == person_id,
+            Habilitation.revoked_at.is_(None),
+        )
+    )
+    represented = exists().where(
+        and_(
+            LegalRepresentative.structure_id == Structure.id,
+            LegalRepresentative.person_id == person_id,
+            LegalRepresentative.until.is_(None),
+        )
+    )
+    return or_(habilitated, represented)
 
 
 class CertificateRepository:
@@ -130,6 +199,9 @@ class CertificateRepository:
         self.session.add(certificate)
         self.session.flush()
         return certificate
+
+    def by_id(self, certificate_id: int) -> Certificate | None:
+        return self.session.get(Certificate, certificate_id)
 
     def serial_exists(self, serial: str) -> bool:
         return self.session.scalar(select(func.count()).where(Certificate.serial == serial)) != 0
@@ -275,3 +347,274 @@ class AuditRepository:
         if action:
             query = query.where(AuditEvent.action == action)
         return self.session.scalars(query.limit(limit)).all()
+
+
+# ------------------------------------------------------------------------------------ registry
+
+
+class VendorRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def create(self, **fields: Any) -> Vendor:
+        vendor = Vendor(**fields)
+        self.session.add(vendor)
+        self.session.flush()
+        return vendor
+
+    def by_id(self, vendor_id: int) -> Vendor | None:
+        return self.session.get(Vendor, vendor_id)
+
+    def by_siren(self, siren: str) -> Vendor | None:
+        return self.session.scalar(select(Vendor).where(Vendor.siren == siren))
+
+    def all(self) -> Sequence[Vendor]:
+        return self.session.scalars(select(Vendor).order_by(Vendor.name, Vendor.id)).all()
+
+
+class ContractRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def create(self, **fields: Any) -> Contract:
+        contract = Contract(**fields)
+        self.session.add(contract)
+        self.session.flush()
+        return contract
+
+    def by_reference(self, reference: str) -> Contract | None:
+        return self.session.scalar(select(Contract).where(Contract.reference == reference))
+
+    def for_holder(
+        self, *, vendor_id: int | None = None, structure_id: int | None = None
+    ) -> Sequence[Contract]:
+        query = select(Contract).order_by(Contract.signed_on, Contract.id)
+        if vendor_id is not None:
+            query = query.where(Contract.vendor_id == vendor_id)
+        if structure_id is not None:
+            query = query.where(Contract.structure_id == structure_id)
+        return self.session.scalars(query).all()
+
+    def has_active(self, *, vendor_id: int | None = None, structure_id: int | None = None) -> bool:
+        query = select(func.count()).select_from(Contract).where(Contract.status == "active")
+        if vendor_id is not None:
+            query = query.where(Contract.vendor_id == vendor_id)
+        elif structure_id is not None:
+            query = query.where(Contract.structure_id == structure_id)
+        else:
+            return False
+        return bool(self.session.scalar(query))
+
+
+class PersonRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def create(self, **fields: Any) -> Person:
+        person = Person(**fields)
+        self.session.add(person)
+        self.session.flush()
+        return person
+
+    def by_id(self, person_id: int) -> Person | None:
+        return self.session.get(Person, person_id)
+
+    def by_idnat(self, idnat: str) -> Person | None:
+        return self.session.scalar(select(Person).where(Person.idnat == idnat))
+
+    def search(self, text: str | None = None, limit: int = 50) -> Sequence[Person]:
+        query = select(Person).order_by(Person.family_name, Person.given_name, Person.id)
+        if text:
+            pattern = f"%{text.strip().upper()}%"
+            query = query.where(
+                or_(func.upper(Person.family_name).like(pattern), Person.idnat.like(pattern))
+            )
+        return self.session.scalars(query.limit(limit)).all()
+
+
+class CardRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def create(self, **fields: Any) -> Card:
+        card = Card(**fields)
+        self.session.add(card)
+        self.session.flush()
+        return card
+
+    def by_id(self, card_id: int) -> Card | None:
+        return self.session.get(Card, card_id)
+
+    def by_number(self, card_number: str) -> Card | None:
+        return self.session.scalar(select(Card).where(Card.card_number == card_number))
+
+    def number_exists(self, card_number: str) -> bool:
+        return self.by_number(card_number) is not None
+
+    def for_person(self, person_id: int) -> Sequence[Card]:
+        return self.session.scalars(
+            select(Card).where(Card.person_id == person_id).order_by(Card.id)
+        ).all()
+
+    def by_certificate_id(self, certificate_id: int) -> Card | None:
+        return self.session.scalar(select(Card).where(Card.certificate_id == certificate_id))
+
+
+class LegalRepresentativeRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def create(self, **fields: Any) -> LegalRepresentative:
+        row = LegalRepresentative(**fields)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def structure_ids(self, person_id: int) -> frozenset[int]:
+        rows = self.session.scalars(
+            select(LegalRepresentative.structure_id).where(
+                LegalRepresentative.person_id == person_id, LegalRepresentative.until.is_(None)
+            )
+        )
+        return frozenset(rows)
+
+    def for_structure(self, structure_id: int) -> Sequence[LegalRepresentative]:
+        return self.session.scalars(
+            select(LegalRepresentative).where(
+                LegalRepresentative.structure_id == structure_id,
+                LegalRepresentative.until.is_(None),
+            )
+        ).all()
+
+
+class HabilitationRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def create_request(self, **fields: Any) -> HabilitationRequest:
+        request = HabilitationRequest(**fields)
+        self.session.add(request)
+        self.session.flush()
+        return request
+
+    def request_by_id(
+        self, request_id: int, *, for_update: bool = False
+    ) -> HabilitationRequest | None:
+        query = select(HabilitationRequest).where(HabilitationRequest.id == request_id)
+        if for_update:
+            query = query.with_for_update()
+        return self.session.scalar(query)
+
+    def requests(
+        self,
+        *,
+        status: str | None = None,
+        structure_ids: frozenset[int] | None = None,
+        limit: int = 100,
+    ) -> Sequence[HabilitationRequest]:
+        query = select(HabilitationRequest).order_by(HabilitationRequest.id.desc())
+        if status is not None:
+            query = query.where(HabilitationRequest.status == status)
+        if structure_ids is not None:
+            ids = sorted(structure_ids)
+            query = query.where(HabilitationRequest.structure_id.in_(ids) if ids else false())
+        return self.session.scalars(query.limit(limit)).all()
+
+    def grant(self, **fields: Any) -> Habilitation:
+        habilitation = Habilitation(**fields)
+        self.session.add(habilitation)
+        self.session.flush()
+        return habilitation
+
+    def by_id(self, habilitation_id: int, *, for_update: bool = False) -> Habilitation | None:
+        query = select(Habilitation).where(Habilitation.id == habilitation_id)
+        if for_update:
+            query = query.with_for_update()
+        return self.session.scalar(query)
+
+    def active(self, person_id: int, structure_id: int) -> Habilitation | None:
+        return self.session.scalar(
+            select(Habilitation).where(
+                Habilitation.person_id == person_id,
+                Habilitation.structure_id == structure_id,
+                Habilitation.revoked_at.is_(None),
+            )
+        )
+
+    def active_for_structure(self, structure_id: int) -> Sequence[Habilitation]:
+        return self.session.scalars(
+            select(Habilitation)
+            .where(Habilitation.structure_id == structure_id, Habilitation.revoked_at.is_(None))
+            .order_by(Habilitation.id)
+        ).all()
+
+    def active_structure_ids(self, person_id: int) -> frozenset[int]:
+        rows = self.session.scalars(
+            select(Habilitation.structure_id).where(
+                Habilitation.person_id == person_id, Habilitation.revoked_at.is_(None)
+            )
+        )
+        return frozenset(rows)
+
+    def list(
+        self,
+        *,
+        structure_ids: frozenset[int] | None = None,
+        include_revoked: bool = False,
+        limit: int = 200,
+    ) -> Sequence[Habilitation]:
+        query = select(Habilitation).order_by(Habilitation.id.desc())
+        if not include_revoked:
+            query = query.where(Habilitation.revoked_at.is_(None))
+        if structure_ids is not None:
+            query = query.where(
+                Habilitation.structure_id.in_(sorted(structure_ids)) if structure_ids else false()
+            )
+        return self.session.scalars(query.limit(limit)).all()
+
+    def revoke(self, habilitation: Habilitation, *, at: dt.datetime, by: str, reason: str) -> None:
+        habilitation.revoked_at = at
+        habilitation.revoked_by = by
+        habilitation.revocation_reason = reason
+        self.session.flush()
+
+
+class EventRepository:
+    """Outbox of domain events (e.g. ``habilitation.granted``) for the notification worker."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def record(
+        self,
+        *,
+        at: dt.datetime,
+        kind: str,
+        subject: str | None = None,
+        recipient: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> DomainEvent:
+        event = DomainEvent(at=at, kind=kind, subject=subject, recipient=recipient, payload=payload)
+        self.session.add(event)
+        self.session.flush()
+        return event
+
+    def pending(self, limit: int = 100) -> Sequence[DomainEvent]:
+        return self.session.scalars(
+            select(DomainEvent)
+            .where(DomainEvent.processed_at.is_(None))
+            .order_by(DomainEvent.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+
+    def list(self, *, kind: str | None = None, limit: int = 100) -> Sequence[DomainEvent]:
+        query = select(DomainEvent).order_by(DomainEvent.id.desc())
+        if kind is not None:
+            query = query.where(DomainEvent.kind == kind)
+        return self.session.scalars(query.limit(limit)).all()
+
+    def mark_processed(self, event_id: int, at: dt.datetime) -> None:
+        self.session.execute(
+            update(DomainEvent).where(DomainEvent.id == event_id).values(processed_at=at)
+        )

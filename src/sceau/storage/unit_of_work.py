@@ -9,10 +9,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from sceau.storage.repositories import (
     AuditRepository,
     AuthorityRepository,
+    CardRepository,
     CertificateRepository,
+    ContractRepository,
+    EventRepository,
+    HabilitationRepository,
+    LegalRepresentativeRepository,
     OcspRepository,
+    PersonRepository,
     RevocationListRepository,
     StructureRepository,
+    VendorRepository,
 )
 
 
@@ -31,6 +38,13 @@ class SqlUnitOfWork:
         self.crls = RevocationListRepository(self.session)
         self.ocsp = OcspRepository(self.session)
         self.audit = AuditRepository(self.session)
+        self.vendors = VendorRepository(self.session)
+        self.contracts = ContractRepository(self.session)
+        self.persons = PersonRepository(self.session)
+        self.cards = CardRepository(self.session)
+        self.legal_representatives = LegalRepresentativeRepository(self.session)
+        self.habilitations = HabilitationRepository(self.session)
+        self.events = EventRepository(self.session)
         return self
 
     def __exit__(
