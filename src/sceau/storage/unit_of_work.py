@@ -6,6 +6,13 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from sceau.storage.notification_repositories import (
+    CalendarTokenRepository,
+    ExpiryRepository,
+    JobLeaseRepository,
+    MetricsRepository,
+    OutboxRepository,
+)
 from sceau.storage.repositories import (
     AuditRepository,
     AuthorityRepository,
@@ -38,6 +45,11 @@ class SqlUnitOfWork:
         self.crls = RevocationListRepository(self.session)
         self.ocsp = OcspRepository(self.session)
         self.audit = AuditRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
+        self.expiry = ExpiryRepository(self.session)
+        self.job_leases = JobLeaseRepository(self.session)
+        self.calendar_tokens = CalendarTokenRepository(self.session)
+        self.metrics = MetricsRepository(self.session)
         self.vendors = VendorRepository(self.session)
         self.contracts = ContractRepository(self.session)
         self.persons = PersonRepository(self.session)
