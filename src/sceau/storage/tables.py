@@ -432,3 +432,90 @@ class CalendarToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+# ------------------------------------------------------------------------------------- orders
+
+
+class CertificateOrder(Base):
+    """A request (DEMANDER) by an administrator: one or more products for one structure."""
+
+    __tablename__ = "certificate_orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id"), index=True)
+    offer: Mapped[str] = mapped_column(String(8))  # ORG | SERV
+    bundle: Mapped[str | None] = mapped_column(String(32))  # DMP, INSI, PSC… or null
+    kind: Mapped[str] = mapped_column(String(16))  # new | renewal
+    actor_email: Mapped[str] = mapped_column(String(256))
+    cc_email: Mapped[str | None] = mapped_column(String(256))
+    requested_by: Mapped[str] = mapped_column(String(256))  # actor label
+    requested_by_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("persons.id"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    structure: Mapped[Structure] = relationship()
+
+
+class OrderProduct(Base):
+    """One ordered certificate and where it is in its life (``registration.orders.states``).
+
+    ``pkcs12_blob`` holds an online-generated key only inside its password-protected PKCS#12,
+    and only until retrieval; ``revocation_code_hash`` is an argon2id hash.
+    """
+
+    __tablename__ = "order_products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("certificate_orders.id"), index=True)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id"))
+    usage: Mapped[str] = mapped_column(String(16))
+    service_applicatif: Mapped[str] = mapped_column(String(256))
+    insi: Mapped[bool] = mapped_column(Boolean, default=False)
+    dns_names: Mapped[list[str] | None] = mapped_column(JSON)
+    key_source: Mapped[str] = mapped_column(String(8))  # csr | online
+    key_fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id"), unique=True
+    )
+    renewal_of_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), index=True)
+    pkcs12_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    revocation_code_hash: Mapped[str | None] = mapped_column(String(256))
+    cgu_version: Mapped[str | None] = mapped_column(String(32))
+    pc_version: Mapped[str | None] = mapped_column(String(32))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    issued_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    retrieved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    retrieved_by: Mapped[str | None] = mapped_column(String(256))
+    installation_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    state_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    order: Mapped[CertificateOrder] = relationship()
+    structure: Mapped[Structure] = relationship()
+    certificate: Mapped[Certificate | None] = relationship(foreign_keys=[certificate_id])
+
+    __table_args__ = (
+        # SUIVRE pages: newest first within the structures an administrator may see.
+        Index("ix_order_products_structure_id_id", "structure_id", "id"),
+    )
+
+
+class SecretAttempt(Base):
+    """One try of a revocation code or a PKCS#12 password, for throttling (audit has it too)."""
+
+    __tablename__ = "secret_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # revocation_code | pkcs12_password
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    source: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    success: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index("ix_secret_attempts_certificate", "kind", "certificate_id", "at"),
+        Index("ix_secret_attempts_source", "kind", "source", "at"),
+    )

@@ -23,11 +23,13 @@ from sceau.storage.repositories import (
     HabilitationRepository,
     LegalRepresentativeRepository,
     OcspRepository,
+    OrderRepository,
     PersonRepository,
     RevocationListRepository,
     StructureRepository,
     VendorRepository,
 )
+from sceau.storage.session_repositories import WebSessionRepository
 
 
 class SqlUnitOfWork:
@@ -57,6 +59,8 @@ class SqlUnitOfWork:
         self.legal_representatives = LegalRepresentativeRepository(self.session)
         self.habilitations = HabilitationRepository(self.session)
         self.events = EventRepository(self.session)
+        self.web_sessions = WebSessionRepository(self.session)
+        self.orders = OrderRepository(self.session)
         return self
 
     def __exit__(

@@ -1,0 +1,1 @@
+"""Certificate orders: the product state machine, usage bundles and revocation codes."""
