@@ -519,3 +519,25 @@ class SecretAttempt(Base):
         Index("ix_secret_attempts_certificate", "kind", "certificate_id", "at"),
         Index("ix_secret_attempts_source", "kind", "source", "at"),
     )
+
+
+# ------------------------------------------------------------------------------------ portal
+
+
+class WebSession(Base):
+    """A portal session kept on the server; the cookie carries a random token, the table
+    only its SHA-256 (a stolen database does not give live sessions)."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    actor_label: Mapped[str | None] = mapped_column(String(256))
+    auth_method: Mapped[str | None] = mapped_column(String(16))  # card | ecps | operator
+    card_number: Mapped[str | None] = mapped_column(String(21))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # wizard state, OIDC state
+    source: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    authenticated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
