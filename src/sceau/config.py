@@ -63,6 +63,54 @@ class Settings(BaseSettings):
     port: int = 8080
     in_process_worker: bool = True
 
+    # Mail (notifications). No ``smtp_host``: the embedded mail catcher receives everything.
+    smtp_host: str | None = None
+    smtp_port: int | None = None  # default: 465 for tls, 587 for starttls, 25 otherwise
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_password_file: Path | None = None
+    smtp_timeout_seconds: float = 30.0
+    mail_from: str = "sceau <ne-pas-repondre@sceau.localhost>"
+    mail_reply_to: str | None = None
+    portal_url: str | None = None  # links in mails; default: public_url, else http://host:port
+    mail_catcher: bool | None = None  # default: on when smtp_host is not set
+    mail_catcher_port: int = 8025
+    dev_pages: bool | None = None  # /dev/mails; default: on in the test environment
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: int = 60
+    outbox_backoff_max_seconds: int = 6 * 3600
+    outbox_lease_seconds: int = 300
+    outbox_batch_size: int = 50
+    expiry_offsets_days: list[int] = Field(default_factory=lambda: [60, 30, 7, 0])
+    expiry_grace_days: int = 7
+    digest_threshold: int = 5
+    digest_frequency: Literal["daily", "weekly"] = "daily"
+    digest_hour_utc: int = 6
+    worker_interval_seconds: float = 5.0
+    expiry_scan_interval_seconds: float = 3600.0
+    revocation_interval_seconds: float = 300.0
+
+    @property
+    def effective_portal_url(self) -> str:
+        base = self.portal_url or self.public_url or f"http://{self.host}:{self.port}"
+        return base.rstrip("/")
+
+    @property
+    def mail_catcher_enabled(self) -> bool:
+        return self.smtp_host is None if self.mail_catcher is None else self.mail_catcher
+
+    @property
+    def dev_pages_enabled(self) -> bool:
+        return self.environment == "test" if self.dev_pages is None else self.dev_pages
+
+    def read_smtp_password(self) -> str | None:
+        if self.smtp_password is not None:
+            return self.smtp_password.get_secret_value()
+        if self.smtp_password_file is not None:
+            return self.smtp_password_file.read_text().strip()
+        return None
+
     @field_validator("crl_validity_hours")
     @classmethod
     def _crl_at_most_a_week(cls, value: int) -> int:

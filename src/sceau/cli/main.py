@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sceau.cli import ca, certificates, structures
+from sceau.cli import ca, certificates, structures, worker
 from sceau.cli.common import console, container, handle_errors
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app.add_typer(ca.app, name="ca")
 app.add_typer(structures.app, name="structure")
 app.add_typer(certificates.app, name="cert")
 app.add_typer(certificates.crl_app, name="crl")
+app.add_typer(worker.app, name="worker")
 
 
 @app.command()

@@ -116,6 +116,11 @@ class OutboxRepository:
             message_id, owner, frm, status="failed", locked_until=None, last_error=error
         )
 
+    def mark_unknown(self, message_id: int, owner: str, *, error: str) -> bool:
+        return self._transition(
+            message_id, owner, "sending", status="unknown", locked_until=None, last_error=error
+        )
+
     def release(self, message_id: int, owner: str) -> bool:
         """Give back a claimed message never handed to the server (the attempt is not counted)."""
         return self._transition(
