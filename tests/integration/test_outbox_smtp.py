@@ -66,7 +66,12 @@ PAYLOAD = {
 }
 
 CASES = [
-    (ev.HABILITATION_GRANTED, "Habilitation accordée", ["administrateur technique", "DEMANDER"], "/"),
+    (
+        ev.HABILITATION_GRANTED,
+        "Habilitation accordée",
+        ["administrateur technique", "DEMANDER"],
+        "/",
+    ),
     (ev.HABILITATION_REJECTED, "Habilitation refusée", ["a été refusée", "formulaire 503"], None),
     (ev.HABILITATION_WITHDRAWN, "Fin de votre habilitation", ["a pris fin"], None),
     (
