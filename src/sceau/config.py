@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     digest_hour_utc: int = 6
     worker_interval_seconds: float = 5.0
     expiry_scan_interval_seconds: float = 3600.0
-    revocation_interval_seconds: float = 300.0
+    revocation_interval_seconds: float = 15.0  # a revocation shows within a minute
 
     @property
     def effective_portal_url(self) -> str:

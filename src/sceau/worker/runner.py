@@ -150,3 +150,38 @@ class Runner:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+@dataclass
+class Embedded:
+    runner: Runner | None = None
+    catcher_started: bool = False
+
+
+def start_embedded(container: Any) -> Embedded:
+    """What ``sceau serve`` runs beside the web app: the mail catcher on embedded defaults
+    (no ``SCEAU_SMTP_HOST``), and the runner thread when ``in_process_worker`` is set."""
+    from sceau.notifications.mail_catcher import start_default_catcher
+
+    settings = container.settings
+    embedded = Embedded()
+    if settings.mail_catcher_enabled:
+        try:
+            start_default_catcher("127.0.0.1", settings.mail_catcher_port)
+            embedded.catcher_started = True
+        except (OSError, RuntimeError) as error:
+            log.warning(
+                "mail catcher not started on port %s: %s", settings.mail_catcher_port, error
+            )
+    if settings.in_process_worker:
+        embedded.runner = Runner(container).start()
+    return embedded
+
+
+def stop_embedded(embedded: Embedded) -> None:
+    from sceau.notifications.mail_catcher import stop_default_catcher
+
+    if embedded.runner is not None:
+        embedded.runner.stop()
+    if embedded.catcher_started:
+        stop_default_catcher()
