@@ -22,4 +22,7 @@ def create_app(container: Container) -> FastAPI:
         pass
     else:
         app.include_router(public_router)
+    from sceau.web.portal import install_portal
+
+    install_portal(app, container)
     return app
