@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sceau.cli import ca, certificates, orders, registry, structures, worker
+from sceau.cli import audit, backup, ca, certificates, orders, registry, structures, worker
 from sceau.cli.common import console, container, handle_errors
 
 app = typer.Typer(
@@ -18,6 +18,8 @@ app.add_typer(structures.app, name="structure")
 app.add_typer(certificates.app, name="cert")
 app.add_typer(orders.app, name="order")
 app.add_typer(certificates.crl_app, name="crl")
+app.add_typer(audit.app, name="audit")
+backup.register(app)
 app.add_typer(worker.app, name="worker")
 app.add_typer(registry.vendor_app, name="vendor")
 app.add_typer(registry.person_app, name="person")

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import and_, case, exists, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from sceau.storage.audit_repository import AuditChainRepository
 from sceau.storage.tables import (
-    AuditEvent,
     Card,
     Certificate,
     CertificateAuthority,
@@ -323,33 +323,8 @@ class OcspRepository:
         return self.session.execute(query).all()
 
 
-class AuditRepository:
-    def __init__(self, session: Session):
-        self.session = session
-
-    def record(
-        self,
-        *,
-        at: dt.datetime,
-        actor: str,
-        action: str,
-        outcome: str,
-        target: str | None = None,
-        details: dict[str, Any] | None = None,
-        source: str | None = None,
-    ) -> AuditEvent:
-        event = AuditEvent(
-            at=at, actor=actor, action=action, outcome=outcome, target=target, details=details, source=source
-        )
-        self.session.add(event)
-        self.session.flush()
-        return event
-
-    def list(self, *, action: str | None = None, limit: int = 100) -> Sequence[AuditEvent]:
-        query = select(AuditEvent).order_by(AuditEvent.id.desc())
-        if action:
-            query = query.where(AuditEvent.action == action)
-        return self.session.scalars(query.limit(limit)).all()
+class AuditRepository(AuditChainRepository):
+    """The audit log: chained, tamper-evident appends (see ``sceau.storage.audit_repository``)."""
 
 
 # ------------------------------------------------------------------------------------ registry

@@ -198,6 +198,44 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # success | refused | failed
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     source: Mapped[str | None] = mapped_column(String(64))
+    # The tamper-evident chain (sceau.registration.audit_chain): ids are allocated without
+    # gaps under the chain head's lock; each event hashes its fields and its predecessor's hash.
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    event_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditChainHead(Base):
+    """The one row (id 1) that says where the audit chain ends; appends lock it."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_event_id: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditKey(Base):
+    """A key that signs audit anchors (made by the keyring; file or PKCS#11)."""
+
+    __tablename__ = "audit_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_reference: Mapped[str] = mapped_column(Text)
+    public_key_der: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class AuditAnchor(Base):
+    """A signature of the audit key over "event ``last_event_id`` has hash ``chain_hash``"."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_event_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[int] = mapped_column(ForeignKey("audit_keys.id"), index=True)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 # ------------------------------------------------------------------------------------ registry
