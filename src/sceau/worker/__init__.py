@@ -1,0 +1,1 @@
+"""Background jobs: outbox delivery, expiry scan, CRL refresh, OCSP pre-signing."""
