@@ -579,3 +579,41 @@ class WebSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     authenticated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+# ------------------------------------------------------------------------------------ REST API
+
+
+class ApiToken(Base):
+    """A personal API token: bound to an administrator (or the operator), scoped, expiring,
+    revocable. Only the SHA-256 of the token is stored; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists to recognise a token
+    name: Mapped[str] = mapped_column(String(128))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    operator: Mapped[bool] = mapped_column(Boolean, default=False)
+    scopes: Mapped[list[str]] = mapped_column(JSON)  # read | order | revoke
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class ApiIdempotencyKey(Base):
+    """A client-chosen key of an order request, so a retried request never orders twice."""
+
+    __tablename__ = "api_idempotency_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    principal: Mapped[str] = mapped_column(String(256))  # actor label (person or operator)
+    key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("certificate_orders.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("principal", "key"),)

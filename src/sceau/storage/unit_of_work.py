@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from sceau.storage.api_repositories import ApiTokenRepository, IdempotencyRepository
 from sceau.storage.notification_repositories import (
     CalendarTokenRepository,
     ExpiryRepository,
@@ -59,6 +60,8 @@ class SqlUnitOfWork:
         self.legal_representatives = LegalRepresentativeRepository(self.session)
         self.habilitations = HabilitationRepository(self.session)
         self.events = EventRepository(self.session)
+        self.api_tokens = ApiTokenRepository(self.session)
+        self.idempotency = IdempotencyRepository(self.session)
         self.web_sessions = WebSessionRepository(self.session)
         self.orders = OrderRepository(self.session)
         return self

@@ -25,4 +25,7 @@ def create_app(container: Container) -> FastAPI:
     from sceau.web.portal import install_portal
 
     install_portal(app, container)
+    from sceau.web.api import install as install_api
+
+    install_api(app)
     return app

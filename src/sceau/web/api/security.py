@@ -1,0 +1,91 @@
+"""Who is calling the API: a bearer token or a card (TLS client certificate), then a scope
+check and the per-principal rate limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sceau.pki.errors import ErrorKind, SceauError
+from sceau.registration.authorization import Actor
+from sceau.web.api.ratelimit import TokenBucketLimiter
+from sceau.web.api.tokens import SCOPES, authenticate_token
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiToken",
+    description="Jeton personnel `sceau_…` (créé par `sceau token create`)",
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    actor: Actor
+    scopes: frozenset[str]
+    method: str  # token | card
+    key: str  # rate-limit bucket
+
+    @property
+    def idempotency_principal(self) -> str:
+        return self.actor.label
+
+
+def services_of(request: Request) -> Any:
+    return request.app.state.container
+
+
+def _card_principal(request: Request) -> Principal | None:
+    try:
+        from sceau.auth.cards import login_with_card, presented_certificate
+        from sceau.auth.settings import AuthSettings
+    except ImportError:  # card login arrives with the portal's auth package
+        return None
+    settings = getattr(request.app.state, "api_auth_settings", None)
+    if settings is None:
+        settings = request.app.state.api_auth_settings = AuthSettings()
+    peer = request.client.host if request.client else None
+    presented = presented_certificate(request.scope, peer, request.headers, settings)
+    if not presented:
+        return None
+    login = login_with_card(services_of(request), presented, settings, source=peer)
+    label = login.actor.label
+    return Principal(login.actor, frozenset(SCOPES), "card", f"card:{label}")
+
+
+def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    if credentials is not None and credentials.credentials:
+        token = authenticate_token(services_of(request), credentials.credentials)
+        return Principal(token.actor, token.scopes, "token", token.key)
+    card = _card_principal(request)
+    if card is not None:
+        return card
+    raise SceauError(
+        "unauthenticated",
+        "authentification requise: en-tête « Authorization: Bearer <jeton> » ou carte CPx "
+        "(certificat client TLS)",
+        ErrorKind.UNAUTHENTICATED,
+    )
+
+
+def require(scope: str) -> Callable[..., Principal]:
+    """A dependency: an authenticated principal holding ``scope``, within its rate limit."""
+
+    def dependency(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+    ) -> Principal:
+        principal = authenticate(request, credentials)
+        limiter: TokenBucketLimiter = request.app.state.api_limiter
+        limiter.take(principal.key)
+        if scope not in principal.scopes:
+            raise SceauError(
+                "token_scope_missing",
+                f"ce jeton n'a pas la portée « {scope} » nécessaire à cette action",
+                ErrorKind.FORBIDDEN,
+            )
+        return principal
+
+    return dependency
