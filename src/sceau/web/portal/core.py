@@ -165,6 +165,7 @@ class Page:
         try:
             self.portal.sessions.check_csrf(self.session, token if isinstance(token, str) else None)
         except SceauError as error:
+            await form.close()
             self.audit_refusal("csrf", error.message)
             raise PortalError(error) from None
         return form

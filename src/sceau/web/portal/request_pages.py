@@ -316,6 +316,13 @@ async def _read_csr(upload: Any, label: str) -> bytes:
 async def step4_post(page: PageDep) -> Response:
     _guard(page)
     form = await page.form()
+    try:
+        return await _submit(page, form)
+    finally:
+        await form.close()  # uploaded CSRs live in temporary files
+
+
+async def _submit(page: Page, form: Any) -> Response:
     wizard = _wizard(page)
     if not wizard.get("actor_email"):
         return page.redirect("/demander/etape3")
