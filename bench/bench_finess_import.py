@@ -44,7 +44,8 @@ def main() -> None:
             report = import_finess_extract(container, extract_path, environment="prod")
             elapsed = time.perf_counter() - started
             print(
-                f"{run}: {report.lines} lines in {elapsed:.1f} s = {report.lines / elapsed:,.0f} lines/s "
+                f"{run}: {report.lines} lines in {elapsed:.1f} s = "
+                f"{report.lines / elapsed:,.0f} lines/s "
                 f"({extract.records / elapsed:,.0f} structures/s); imported {report.imported}, "
                 f"updated {report.updated}, unchanged {report.unchanged}, "
                 f"rejected {len(report.rejected)}"

@@ -27,7 +27,12 @@ from sceau.registration.use_cases.structures import (
     add_structure,
     designate_legal_representative,
 )
-from sceau.registration.use_cases.vendors import AddContractCommand, AddVendorCommand, add_contract, add_vendor
+from sceau.registration.use_cases.vendors import (
+    AddContractCommand,
+    AddVendorCommand,
+    add_contract,
+    add_vendor,
+)
 
 P1 = "010002301"
 P2 = "010000016"
@@ -56,7 +61,9 @@ class World:
             return actor_for_person(uow, uow.persons.by_idnat(idnat))
 
 
-def habilitate(services, structure: str, status: str, name: str, card: IssuedCard, email: str) -> None:
+def habilitate(
+    services, structure: str, status: str, name: str, card: IssuedCard, email: str
+) -> None:
     request = request_habilitation(
         services,
         RequestHabilitationCommand(
@@ -69,25 +76,59 @@ def habilitate(services, structure: str, status: str, name: str, card: IssuedCar
 
 def build_world(services, keys) -> World:
     signed = dt.date(2026, 1, 5)
-    add_structure(services, AddStructureCommand(finess=P1, raison_sociale="PHARMACIE VOLLENWEIDER", department="01"))
-    add_structure(services, AddStructureCommand(finess=P2, raison_sociale="PHARMACIE AUTRE", department="01"))
-    add_vendor(services, AddVendorCommand(VENDOR_A, "LOGICIEL OFFICINE SA", "69", contract_signed_on=signed))
-    add_vendor(services, AddVendorCommand(VENDOR_B, "AUTRE EDITEUR SAS", "75", contract_signed_on=signed))
+    add_structure(
+        services,
+        AddStructureCommand(finess=P1, raison_sociale="PHARMACIE VOLLENWEIDER", department="01"),
+    )
+    add_structure(
+        services, AddStructureCommand(finess=P2, raison_sociale="PHARMACIE AUTRE", department="01")
+    )
+    add_vendor(
+        services,
+        AddVendorCommand(VENDOR_A, "LOGICIEL OFFICINE SA", "69", contract_signed_on=signed),
+    )
+    add_vendor(
+        services, AddVendorCommand(VENDOR_B, "AUTRE EDITEUR SAS", "75", contract_signed_on=signed)
+    )
     add_contract(services, AddContractCommand(signed_on=signed, structure=P2))
-    add_person(services, AddPersonCommand(ADMIN_A, "Martin", "Alice", "alice@logiciel.example", vendor_siren=VENDOR_A))
-    add_person(services, AddPersonCommand(ADMIN_B, "Bernard", "Bruno", "bruno@autre.example", vendor_siren=VENDOR_B))
-    add_person(services, AddPersonCommand(PHARMACIST, "Durand", "Claire", "claire@pharma.example", profession_code=21))
-    add_person(services, AddPersonCommand(LEGAL, "Vollenweider", "Denis", "denis@pharma.example", profession_code=21))
+    add_person(
+        services,
+        AddPersonCommand(
+            ADMIN_A, "Martin", "Alice", "alice@logiciel.example", vendor_siren=VENDOR_A
+        ),
+    )
+    add_person(
+        services,
+        AddPersonCommand(ADMIN_B, "Bernard", "Bruno", "bruno@autre.example", vendor_siren=VENDOR_B),
+    )
+    add_person(
+        services,
+        AddPersonCommand(
+            PHARMACIST, "Durand", "Claire", "claire@pharma.example", profession_code=21
+        ),
+    )
+    add_person(
+        services,
+        AddPersonCommand(
+            LEGAL, "Vollenweider", "Denis", "denis@pharma.example", profession_code=21
+        ),
+    )
     cards = {
         ADMIN_A: issue_card(services, IssueCardCommand(ADMIN_A, "CPA", b"pw", keys[0], form="301")),
         ADMIN_B: issue_card(services, IssueCardCommand(ADMIN_B, "CPA", b"pw", keys[1], form="301")),
         PHARMACIST: issue_card(services, IssueCardCommand(PHARMACIST, "CPS", b"pw", keys[2])),
     }
-    designate_legal_representative(services, DesignateLegalRepresentativeCommand(P1, LEGAL, "titulaire"))
-    designate_legal_representative(services, DesignateLegalRepresentativeCommand(P2, PHARMACIST, "titulaire"))
+    designate_legal_representative(
+        services, DesignateLegalRepresentativeCommand(P1, LEGAL, "titulaire")
+    )
+    designate_legal_representative(
+        services, DesignateLegalRepresentativeCommand(P2, PHARMACIST, "titulaire")
+    )
     habilitate(services, P1, "éditeur", "Alice MARTIN", cards[ADMIN_A], "alice@logiciel.example")
     habilitate(services, P2, "éditeur", "Bruno Bernard", cards[ADMIN_B], "bruno@autre.example")
-    habilitate(services, P2, "pharmacien", "Claire Durand", cards[PHARMACIST], "claire@pharma.example")
+    habilitate(
+        services, P2, "pharmacien", "Claire Durand", cards[PHARMACIST], "claire@pharma.example"
+    )
     with services.unit_of_work() as uow:
         ids = {P1: uow.structures.by_reference(P1).id, P2: uow.structures.by_reference(P2).id}
     return World(services, cards, ids)

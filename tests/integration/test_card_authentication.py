@@ -9,6 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from registry_world import ADMIN_A, P1, PHARMACIST, build_world
 
 from sceau.pki.cards import (
     CARD_NUMBER_OID,
@@ -23,8 +24,6 @@ from sceau.registration.authorization import ActorKind
 from sceau.registration.card_authentication import CardAuthenticationError
 from sceau.registration.use_cases.cards import authenticate_card
 from sceau.registration.use_cases.persons import actor_from_oidc_claims
-
-from registry_world import ADMIN_A, P1, PHARMACIST, build_world
 
 
 @pytest.fixture
@@ -61,7 +60,11 @@ def _forge(card, *, key, issuer_name=None, eku=True, not_before=None, not_after=
 def test_card_certificate_layout(world):
     card = world.cards[PHARMACIST].certificate
     last = list(card.subject.rdns)[-1]
-    assert {a.oid for a in last} == {x509.NameOID.GIVEN_NAME, x509.NameOID.COMMON_NAME, x509.NameOID.SURNAME}
+    assert {a.oid for a in last} == {
+        x509.NameOID.GIVEN_NAME,
+        x509.NameOID.COMMON_NAME,
+        x509.NameOID.SURNAME,
+    }
     assert card.subject.get_attributes_for_oid(x509.NameOID.TITLE)[0].value == "Pharmacien"
     assert card.extensions.get_extension_for_oid(PRODUCT_TYPE_OID).value.value == bytes([2, 1, 0])
     assert card.extensions.get_extension_for_oid(PROFESSION_OID).value.value == bytes([2, 1, 21])
@@ -76,21 +79,36 @@ def test_card_certificate_layout(world):
     eku = cpa.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.2") in eku
     san = cpa.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.OtherName)[0].value[2:].decode() == f"{ADMIN_A}@carte-cps.fr"
-    assert cpa.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value == "LOGICIEL OFFICINE SA"
+    assert (
+        san.get_values_for_type(x509.OtherName)[0].value[2:].decode() == f"{ADMIN_A}@carte-cps.fr"
+    )
+    assert (
+        cpa.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value
+        == "LOGICIEL OFFICINE SA"
+    )
 
 
 def test_pkcs12_opens_with_its_password_and_openssl_verifies_the_chain(world, tmp_path):
     card = world.cards[ADMIN_A]
-    key, certificate, extra = pkcs12.load_key_and_certificates(card.pkcs12, b"pw")
+    _key, certificate, extra = pkcs12.load_key_and_certificates(card.pkcs12, b"pw")
     assert certificate == card.certificate and len(extra) == 2
     (tmp_path / "card.pem").write_bytes(card.pem)
     (tmp_path / "ca.pem").write_bytes(card.chain[0].public_bytes(serialization.Encoding.PEM))
     (tmp_path / "root.pem").write_bytes(card.chain[1].public_bytes(serialization.Encoding.PEM))
     result = subprocess.run(
-        ["openssl", "verify", "-purpose", "sslclient", "-CAfile", str(tmp_path / "root.pem"),
-         "-untrusted", str(tmp_path / "ca.pem"), str(tmp_path / "card.pem")],
-        capture_output=True, text=True,
+        [
+            "openssl",
+            "verify",
+            "-purpose",
+            "sslclient",
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+            "-untrusted",
+            str(tmp_path / "ca.pem"),
+            str(tmp_path / "card.pem"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -146,7 +164,9 @@ def test_certificate_without_client_auth_is_refused(world, services):
         issuer = issuer_context(authority)
         key_reference = authority.key_reference
     signed = sign_tbs(
-        _forge(world.cards[ADMIN_A], key=world.cards[ADMIN_A].private_key, eku=False).tbs_certificate_bytes,
+        _forge(
+            world.cards[ADMIN_A], key=world.cards[ADMIN_A].private_key, eku=False
+        ).tbs_certificate_bytes,
         services.keyring.load(key_reference),
         issuer.certificate,
     )

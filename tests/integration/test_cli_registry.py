@@ -8,13 +8,12 @@ import sys
 
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
+from registry_world import LEGAL, PHARMACIST, VENDOR_A, rpps_idnat
 from typer.testing import CliRunner
 
 import sceau.cli.common as common
 from sceau.cli.main import app
 from sceau.registration.finess_extract import generate_extract
-
-from registry_world import LEGAL, PHARMACIST, VENDOR_A, rpps_idnat
 
 ADMIN = f"4{VENDOR_A}/CPAT0001"
 
@@ -34,20 +33,66 @@ def cli(services, monkeypatch):
 
 
 def test_registry_workflow(cli, services, tmp_path):
-    cli("structure", "add", "--finess", "010002301", "--name", "PHARMACIE VOLLENWEIDER", "--department", "01")
+    cli(
+        "structure",
+        "add",
+        "--finess",
+        "010002301",
+        "--name",
+        "PHARMACIE VOLLENWEIDER",
+        "--department",
+        "01",
+    )
     assert "Ain (01)" in cli("structure", "show", "010002301").stdout
-    cli("vendor", "add", "--siren", VENDOR_A, "--name", "LOGICIEL OFFICINE SA", "--department", "69",
-        "--contract-signed", "2026-01-05")
-    cli("person", "add", "--idnat", ADMIN, "--family-name", "Martin", "--given-name", "Alice",
-        "--email", "alice@logiciel.example", "--vendor", VENDOR_A)
+    cli(
+        "vendor",
+        "add",
+        "--siren",
+        VENDOR_A,
+        "--name",
+        "LOGICIEL OFFICINE SA",
+        "--department",
+        "69",
+        "--contract-signed",
+        "2026-01-05",
+    )
+    cli(
+        "person",
+        "add",
+        "--idnat",
+        ADMIN,
+        "--family-name",
+        "Martin",
+        "--given-name",
+        "Alice",
+        "--email",
+        "alice@logiciel.example",
+        "--vendor",
+        VENDOR_A,
+    )
     out = tmp_path / "alice.p12"
-    issued = cli("card", "issue", "--person", ADMIN, "--type", "CPA", "--form", "301", "--out", str(out))
+    issued = cli(
+        "card", "issue", "--person", ADMIN, "--type", "CPA", "--form", "301", "--out", str(out)
+    )
     password = issued.stdout.split("mot de passe du PKCS#12: ")[1].strip()
     key, certificate, _ = pkcs12.load_key_and_certificates(out.read_bytes(), password.encode())
+    assert key is not None and ADMIN in certificate.subject.rfc4514_string()
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     card_number = issued.stdout.split("carte CPA ")[1].split(" ")[0]
-    cli("habilitation", "request", "--structure", "010002301", "--status", "éditeur", "--name", "Alice MARTIN",
-        "--card", card_number, "--email", "alice@logiciel.example")
+    cli(
+        "habilitation",
+        "request",
+        "--structure",
+        "010002301",
+        "--status",
+        "éditeur",
+        "--name",
+        "Alice MARTIN",
+        "--card",
+        card_number,
+        "--email",
+        "alice@logiciel.example",
+    )
     assert "Alice MARTIN" in cli("habilitation", "list", "--pending").stdout
     with services.unit_of_work() as uow:
         request_id = uow.habilitations.requests(status="pending")[0].id
@@ -59,7 +104,9 @@ def test_registry_workflow(cli, services, tmp_path):
 
 
 def test_errors_go_to_stderr_with_a_non_zero_exit(cli):
-    bad = cli("structure", "add", "--finess", "010002302", "--name", "X", "--department", "01", ok=False)
+    bad = cli(
+        "structure", "add", "--finess", "010002302", "--name", "X", "--department", "01", ok=False
+    )
     assert bad.exit_code == 2 and "finess_check_digit" in bad.stderr and "Luhn" in bad.stderr
     missing = cli("structure", "show", "010000016", ok=False)
     assert missing.exit_code == 3 and "inconnue" in missing.stderr
@@ -105,13 +152,28 @@ def test_the_installed_command_in_a_real_process(services, tmp_path):
     }
     command = [sys.executable, "-m", "sceau.cli.main"]
     ok = subprocess.run(
-        [*command, "person", "add", "--idnat", rpps_idnat("1000111222"), "--family-name", "Petit",
-         "--given-name", "Paul", "--profession", "21"],
-        env=env, capture_output=True, text=True,
+        [
+            *command,
+            "person",
+            "add",
+            "--idnat",
+            rpps_idnat("1000111222"),
+            "--family-name",
+            "Petit",
+            "--given-name",
+            "Paul",
+            "--profession",
+            "21",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert ok.returncode == 0, ok.stderr
     refused = subprocess.run(
         [*command, "person", "add", "--idnat", "899", "--family-name", "X", "--given-name", "Y"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert refused.returncode == 2 and "RPPS" in refused.stderr and refused.stdout == ""

@@ -30,10 +30,17 @@ def test_import_reports_broken_lines_and_is_idempotent(services, extract):
     generated, path = extract
     seen_progress: list[int] = []
     report = import_finess_extract(
-        services, path, environment="prod", batch_size=64, progress=seen_progress.append, progress_every=100
+        services,
+        path,
+        environment="prod",
+        batch_size=64,
+        progress=seen_progress.append,
+        progress_every=100,
     )
     assert report.imported == 300 and report.updated == 0 and report.unchanged == 0
-    assert {(line.line_number, line.code) for line in report.rejected} == set(generated.broken.items())
+    assert {(line.line_number, line.code) for line in report.rejected} == set(
+        generated.broken.items()
+    )
     assert {line.code for line in report.rejected} == set(BROKEN_KINDS)
     assert all(line.reason for line in report.rejected)
     assert report.geolocations == generated.geolocations
@@ -53,7 +60,11 @@ def test_import_reports_broken_lines_and_is_idempotent(services, extract):
 def test_imported_structure_carries_department_label_and_category(services, extract):
     generated, path = extract
     import_finess_extract(services, path, environment="prod")
-    line = next(l for n, l in enumerate(generated.lines, 1) if l.startswith("structureet") and n not in generated.broken)
+    line = next(
+        text
+        for n, text in enumerate(generated.lines, 1)
+        if text.startswith("structureet") and n not in generated.broken
+    )
     fields = line.split(";")
     structure = show_structure(services, fields[1], "operator")
     assert structure.idnst == "1" + fields[1]
@@ -66,7 +77,11 @@ def test_imported_structure_carries_department_label_and_category(services, extr
 def test_a_changed_line_is_an_update_and_a_closed_structure_stays_closed(services, extract):
     generated, path = extract
     import_finess_extract(services, path, environment="prod")
-    target = next(l for n, l in enumerate(generated.lines, 1) if l.startswith("structureet") and n not in generated.broken)
+    target = next(
+        text
+        for n, text in enumerate(generated.lines, 1)
+        if text.startswith("structureet") and n not in generated.broken
+    )
     fields = target.split(";")
     close_structure(services, fields[1], "operator")
     fields[3] = "PHARMACIE RENOMMEE"
@@ -103,7 +118,9 @@ def test_test_numbers_pass_in_test_and_are_refused_in_prod(services):
 
 def test_only_the_operator_imports(services):
     with pytest.raises(SceauError) as refused:
-        import_finess_extract(services, ["finess;etalab;98;2026-05-12"], actor=Actor.person(1, "810002813839"))
+        import_finess_extract(
+            services, ["finess;etalab;98;2026-05-12"], actor=Actor.person(1, "810002813839")
+        )
     assert refused.value.kind is ErrorKind.FORBIDDEN
 
 
@@ -112,6 +129,8 @@ def test_corrupted_finess_is_refused_with_the_rule(services):
         add_structure(services, AddStructureCommand("010002302", "PHARMACIE", "01"))
     assert refused.value.code == "finess_check_digit"
     assert "Luhn" in refused.value.message
-    add_structure(services, AddStructureCommand("970100012", "POLYCLINIQUE", "971", category_code="365"))
+    add_structure(
+        services, AddStructureCommand("970100012", "POLYCLINIQUE", "971", category_code="365")
+    )
     [structure] = list_structures(services, "operator", "POLYCLINIQUE")
     assert structure.state == "Guadeloupe (971)"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from registry_world import ADMIN_A, ADMIN_B, LEGAL, P1, P2, PHARMACIST, build_world, rpps_idnat
 
 from sceau.pki.errors import ErrorKind, SceauError
 from sceau.registration.authorization import LIST_ACTIONS, Action, Actor, authorize
@@ -30,15 +31,18 @@ from sceau.registration.use_cases.structures import (
     DesignateLegalRepresentativeCommand,
     UpdateStructureCommand,
     add_structure,
-    update_structure,
     close_structure,
     designate_legal_representative,
     list_structures,
     show_structure,
+    update_structure,
 )
-from sceau.registration.use_cases.vendors import AddContractCommand, AddVendorCommand, add_contract, add_vendor
-
-from registry_world import ADMIN_A, ADMIN_B, LEGAL, P1, P2, PHARMACIST, build_world, rpps_idnat
+from sceau.registration.use_cases.vendors import (
+    AddContractCommand,
+    AddVendorCommand,
+    add_contract,
+    add_vendor,
+)
 
 ADMIN_ALLOWED = {
     "structure.read", "structure.list", "certificate.request", "certificate.retrieve",
@@ -95,14 +99,17 @@ def _actor(world, role: str) -> Actor:
 
 def _pending(services, card_number: str, name: str) -> int:
     return request_habilitation(
-        services, RequestHabilitationCommand(P1, AdministratorForm("éditeur", name, card_number, "x@y.fr"))
+        services,
+        RequestHabilitationCommand(P1, AdministratorForm("éditeur", name, card_number, "x@y.fr")),
     ).id
 
 
 def _attempts(world, services, leaf_keys):
     pending_a = _pending(services, world.cards[ADMIN_B].card_number, "Bruno Bernard")
     pending_b = _pending(services, world.cards[ADMIN_B].card_number, "Bruno Bernard")
-    form_b = AdministratorForm("éditeur", "Bruno Bernard", world.cards[ADMIN_B].card_number, "b@c.fr")
+    form_b = AdministratorForm(
+        "éditeur", "Bruno Bernard", world.cards[ADMIN_B].card_number, "b@c.fr"
+    )
     return {
         Action.STRUCTURE_READ: lambda a: show_structure(services, P1, a),
         Action.STRUCTURE_LIST: lambda a: list_structures(services, a),
@@ -129,7 +136,9 @@ def _attempts(world, services, leaf_keys):
         Action.HABILITATION_REPLACE: lambda a: replace_administrator(
             services, ReplaceAdministratorCommand(P1, ADMIN_A, form_b, actor=a)
         ),
-        Action.HABILITATION_WITHDRAW: lambda a: withdraw_habilitation(services, P1, ADMIN_A, "retrait", a),
+        Action.HABILITATION_WITHDRAW: lambda a: withdraw_habilitation(
+            services, P1, ADMIN_A, "retrait", a
+        ),
         Action.CARD_ISSUE: lambda a: issue_card(
             services, IssueCardCommand(LEGAL, "CPS", b"pw", leaf_keys[3], actor=a)
         ),
@@ -137,7 +146,9 @@ def _attempts(world, services, leaf_keys):
             services, AddPersonCommand(rpps_idnat("1000111222"), "Neuf", "Nina", actor=a)
         ),
         Action.PERSON_READ: lambda a: show_person(services, LEGAL, a),
-        Action.VENDOR_MANAGE: lambda a: add_vendor(services, AddVendorCommand("552100554", "NOUVEL EDITEUR", actor=a)),
+        Action.VENDOR_MANAGE: lambda a: add_vendor(
+            services, AddVendorCommand("552100554", "NOUVEL EDITEUR", actor=a)
+        ),
         Action.CONTRACT_MANAGE: lambda a: add_contract(
             services, AddContractCommand(signed_on=dt.date(2026, 2, 1), structure=P1, actor=a)
         ),
@@ -163,6 +174,7 @@ def test_every_action_on_the_structure(role, world, services, leaf_keys):
         if action in attempts:
             results[action.value] = _outcome(attempts[action], actor)
         else:  # actions whose use cases come with later issues: the same decision, DB-resolved
+
             def check(a, action=action):
                 with services.unit_of_work() as uow:
                     # Lists are asked without a structure (and filtered); the rest on P1.
@@ -174,7 +186,9 @@ def test_every_action_on_the_structure(role, world, services, leaf_keys):
     assert allowed == EXPECTED_ALLOWED[role]
     # Every refused attempt is in the audit trail, with who tried.
     with services.unit_of_work() as uow:
-        refused = {(e.action, e.actor) for e in uow.audit.list(limit=1000) if e.outcome == "refused"}
+        refused = {
+            (e.action, e.actor) for e in uow.audit.list(limit=1000) if e.outcome == "refused"
+        }
     assert {(name, actor.label) for name in set(results) - allowed} <= refused
 
 
@@ -187,7 +201,9 @@ def test_lists_are_filtered(role, world, services):
     _pending(services, world.cards[ADMIN_B].card_number, "Bruno Bernard")  # a request on P1
     requests = list_requests(services, actor)
     assert {r.structure_idnst for r in requests} == ({"1" + P1} & visible_idnsts)
-    assert {s.finess_et for s in list_structures(services, actor, search="PHARMACIE")} == VISIBLE[role]
+    assert {s.finess_et for s in list_structures(services, actor, search="PHARMACIE")} == VISIBLE[
+        role
+    ]
 
 
 def test_anonymous_lists_nothing(world, services):

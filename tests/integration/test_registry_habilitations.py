@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from registry_world import ADMIN_A, ADMIN_B, LEGAL, P1, P2, PHARMACIST, VENDOR_A, build_world
 
 from sceau.pki.errors import ErrorKind, SceauError
 from sceau.registration.authorization import Action
@@ -20,8 +21,6 @@ from sceau.registration.use_cases.habilitations import (
 )
 from sceau.registration.use_cases.persons import AddPersonCommand, add_person
 from sceau.registration.use_cases.structures import show_structure
-
-from registry_world import ADMIN_A, ADMIN_B, LEGAL, P1, P2, PHARMACIST, VENDOR_A, build_world
 
 
 @pytest.fixture
@@ -41,12 +40,16 @@ def _audit(services, action):
 
 def test_approval_grants_and_records_an_event_for_the_mail(world, services):
     granted = _events(services, "habilitation.granted")
-    assert ("alice@logiciel.example", ) == (granted[-1][0],)
+    assert (granted[-1][0],) == ("alice@logiciel.example",)
     assert granted[-1][1]["structure"] == "1" + P1
-    assert any(outcome == "success" for _, outcome, _, _ in _audit(services, "habilitation.granted"))
+    assert any(
+        outcome == "success" for _, outcome, _, _ in _audit(services, "habilitation.granted")
+    )
     habilitations = list_habilitations(services, "operator")
     assert {(h.structure_idnst, h.person_idnat) for h in habilitations} == {
-        ("1" + P1, ADMIN_A), ("1" + P2, ADMIN_B), ("1" + P2, PHARMACIST)
+        ("1" + P1, ADMIN_A),
+        ("1" + P2, ADMIN_B),
+        ("1" + P2, PHARMACIST),
     }
 
 
@@ -55,7 +58,10 @@ def test_pharmacist_administrator_must_hold_a_cps(world, services):
     request = request_habilitation(
         services,
         RequestHabilitationCommand(
-            P2, AdministratorForm("pharmacien", "Alice Martin", world.cards[ADMIN_A].card_number, "a@b.fr")
+            P2,
+            AdministratorForm(
+                "pharmacien", "Alice Martin", world.cards[ADMIN_A].card_number, "a@b.fr"
+            ),
         ),
     )
     with pytest.raises(SceauError) as refused:
@@ -68,7 +74,10 @@ def test_vendor_administrator_must_hold_a_cpa_of_a_vendor_with_a_contract(world,
     request = request_habilitation(
         services,
         RequestHabilitationCommand(
-            P1, AdministratorForm("éditeur", "Claire Durand", world.cards[PHARMACIST].card_number, "c@d.fr")
+            P1,
+            AdministratorForm(
+                "éditeur", "Claire Durand", world.cards[PHARMACIST].card_number, "c@d.fr"
+            ),
         ),
     )
     with pytest.raises(SceauError) as refused:
@@ -80,9 +89,14 @@ def test_no_cpa_card_for_a_vendor_without_contract(services, leaf_keys):
     from sceau.registration.use_cases.vendors import AddVendorCommand, add_vendor
 
     add_vendor(services, AddVendorCommand("552100554", "SANS CONTRAT SA"))
-    add_person(services, AddPersonCommand("4552100554/CPAT0001", "Petit", "Paul", vendor_siren="552100554"))
+    add_person(
+        services, AddPersonCommand("4552100554/CPAT0001", "Petit", "Paul", vendor_siren="552100554")
+    )
     with pytest.raises(SceauError) as refused:
-        issue_card(services, IssueCardCommand("4552100554/CPAT0001", "CPA", b"pw", leaf_keys[3], form="301"))
+        issue_card(
+            services,
+            IssueCardCommand("4552100554/CPAT0001", "CPA", b"pw", leaf_keys[3], form="301"),
+        )
     assert refused.value.code == "vendor_without_contract"
 
 
@@ -90,7 +104,8 @@ def test_name_on_the_form_must_match_the_card_holder(world, services):
     request = request_habilitation(
         services,
         RequestHabilitationCommand(
-            P1, AdministratorForm("éditeur", "Bruno Autre", world.cards[ADMIN_A].card_number, "a@b.fr")
+            P1,
+            AdministratorForm("éditeur", "Bruno Autre", world.cards[ADMIN_A].card_number, "a@b.fr"),
         ),
     )
     with pytest.raises(SceauError) as refused:
@@ -102,7 +117,10 @@ def test_rejection_needs_a_reason_and_is_recorded(world, services):
     request = request_habilitation(
         services,
         RequestHabilitationCommand(
-            P1, AdministratorForm("éditeur", "Bruno Bernard", world.cards[ADMIN_B].card_number, "b@c.fr")
+            P1,
+            AdministratorForm(
+                "éditeur", "Bruno Bernard", world.cards[ADMIN_B].card_number, "b@c.fr"
+            ),
         ),
     )
     with pytest.raises(SceauError):
@@ -118,7 +136,10 @@ def test_rejection_needs_a_reason_and_is_recorded(world, services):
 def test_a_corrupted_card_number_is_refused_at_request(world, services):
     with pytest.raises(SceauError) as refused:
         request_habilitation(
-            services, RequestHabilitationCommand(P1, AdministratorForm("éditeur", "X Y", "8025000001/12", "a@b.fr"))
+            services,
+            RequestHabilitationCommand(
+                P1, AdministratorForm("éditeur", "X Y", "8025000001/12", "a@b.fr")
+            ),
         )
     assert refused.value.code == "card_number_format"
 
@@ -129,7 +150,11 @@ def test_form_503_replacement_refuses_the_old_administrators_next_action(world, 
     replace_administrator(
         services,
         ReplaceAdministratorCommand(
-            P1, ADMIN_A, AdministratorForm("éditeur", "Bruno Bernard", world.cards[ADMIN_B].card_number, "b@c.fr")
+            P1,
+            ADMIN_A,
+            AdministratorForm(
+                "éditeur", "Bruno Bernard", world.cards[ADMIN_B].card_number, "b@c.fr"
+            ),
         ),
     )
     # The actor object held by a session from before the change is refused all the same.
@@ -137,11 +162,16 @@ def test_form_503_replacement_refuses_the_old_administrators_next_action(world, 
         show_structure(services, P1, old_actor)
     assert refused.value.kind is ErrorKind.FORBIDDEN
     assert show_structure(services, P1, world.actor(ADMIN_B)).idnst == "1" + P1
-    assert [h.person_idnat for h in list_habilitations(services, "operator", structure=P1)] == [ADMIN_B]
+    assert [h.person_idnat for h in list_habilitations(services, "operator", structure=P1)] == [
+        ADMIN_B
+    ]
     revoked = _audit(services, "habilitation.revoked")
     granted = _audit(services, "habilitation.granted")
     assert revoked[0][3]["person"] == ADMIN_A and granted[0][3]["person"] == ADMIN_B
-    assert any(a[1] == "refused" and a[0] == f"person:{ADMIN_A}" for a in _audit(services, Action.STRUCTURE_READ.value))
+    assert any(
+        a[1] == "refused" and a[0] == f"person:{ADMIN_A}"
+        for a in _audit(services, Action.STRUCTURE_READ.value)
+    )
 
 
 def test_legal_representative_withdraws_a_delegation(world, services):
@@ -168,7 +198,10 @@ def test_habilitations_follow_the_holder_when_the_card_is_renewed(world, service
         assert old.revoked_at is not None and old.revocation_reason == "superseded"
     # A request naming the replaced card is refused; the new card works.
     request = request_habilitation(
-        services, RequestHabilitationCommand(P2, AdministratorForm("éditeur", "Alice Martin", old_number, "a@b.fr"))
+        services,
+        RequestHabilitationCommand(
+            P2, AdministratorForm("éditeur", "Alice Martin", old_number, "a@b.fr")
+        ),
     )
     with pytest.raises(SceauError) as refused:
         approve_habilitation(services, request.id)
