@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from sceau.cli import audit, backup, ca, certificates, orders, registry, structures, worker
+from sceau.cli import (
+    audit,
+    backup,
+    ca,
+    certificates,
+    client,
+    orders,
+    registry,
+    structures,
+    tokens,
+    worker,
+)
 from sceau.cli.common import console, container, handle_errors
 
 app = typer.Typer(
@@ -26,6 +37,8 @@ app.add_typer(registry.person_app, name="person")
 app.add_typer(registry.card_app, name="card")
 app.add_typer(registry.habilitation_app, name="habilitation")
 app.add_typer(registry.demo_app, name="demo")
+app.add_typer(client.app, name="client")
+app.add_typer(tokens.app, name="token")
 
 
 @app.command()

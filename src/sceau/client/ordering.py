@@ -1,0 +1,123 @@
+"""One structure's certificates, end to end: keys → CSRs → order → RETIRER → install.
+
+Shared by ``sceau client order/fetch/install``, ``renew`` and the fleet. Keys are generated
+and kept here; the server only ever sees CSRs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from sceau.client.api import ApiError, SceauApi, decode_file
+from sceau.client.csr import CsrRequest, build_csr
+from sceau.client.install import Installed, install_certificate
+from sceau.client.keys import load_key_pem
+from sceau.pki.profiles import Usage
+
+# ``--bundle`` words of the fleet and the order command → (server bundle, default CN).
+BUNDLE_WORDS: dict[str, tuple[str, str]] = {
+    "dmp": ("DMP", "DMP"),
+    "insi-auto": ("INSI", "INSI-AUTO"),
+    "insi-manu": ("INSI", "INSI-MANU"),
+    "psc": ("PSC", "PSC"),
+    "mssante-bal": ("MSSANTE_BAL", "MSSANTE"),
+}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One order of a structure: a bundle word and the CN its certificates carry."""
+
+    word: str
+    bundle: str
+    common_name: str
+
+    @classmethod
+    def parse(cls, text: str) -> Item:
+        word, _, cn = text.strip().lower().partition("=")
+        if word not in BUNDLE_WORDS:
+            raise ValueError(f"usage métier {word!r} inconnu: {', '.join(BUNDLE_WORDS)}")
+        bundle, default_cn = BUNDLE_WORDS[word]
+        return cls(word, bundle, cn.strip() or default_cn)
+
+
+def parse_items(text: str) -> list[Item]:
+    return [Item.parse(part) for part in text.split(",") if part.strip()]
+
+
+def products_of(bundles: list[dict[str, Any]], bundle: str) -> list[tuple[Usage, bool]]:
+    for entry in bundles:
+        if entry["name"] == bundle:
+            return [(Usage(p["usage"]), bool(p["insi"])) for p in entry["products"]]
+    raise ValueError(f"usage métier {bundle} inconnu du serveur")
+
+
+def slot_for(item: Item, usage: Usage, count: int) -> str:
+    return item.word if count == 1 else f"{item.word}-{usage.value.lower()}"
+
+
+def csrs_for(
+    keys_pem: list[bytes], products: list[tuple[Usage, bool]], common_name: str
+) -> list[bytes]:
+    return [
+        build_csr(load_key_pem(pem), CsrRequest(usage, common_name, insi=insi))
+        for pem, (usage, insi) in zip(keys_pem, products, strict=True)
+    ]
+
+
+def new_revocation_code() -> str:
+    return "Rv-" + secrets.token_urlsafe(12)
+
+
+@dataclass
+class Fetched:
+    serial: str
+    certificate: x509.Certificate
+    chain: list[x509.Certificate] = field(default_factory=list)
+
+
+def fetch_certificate(api: SceauApi, serial: str, revocation_code: str | None) -> Fetched:
+    """RETIRER (when a code is given) then the PEM chain; a second call just downloads."""
+    pem: bytes | None = None
+    if revocation_code is not None:
+        try:
+            retrieved = api.retrieve(serial, revocation_code)
+            pem = next(decode_file(f) for f in retrieved["files"] if f["name"].endswith(".pem"))
+        except ApiError as exc:
+            if exc.code != "invalid_transition":  # already retrieved (a resumed run)
+                raise
+    if pem is None:
+        pem = api.download(serial, "pem")
+    certificates = x509.load_pem_x509_certificates(pem)
+    return Fetched(serial, certificates[0], certificates[1:])
+
+
+def install_fetched(
+    target: Path,
+    slot: str,
+    key_pem: bytes,
+    fetched: Fetched,
+    metadata: dict[str, Any],
+    password: bytes | None = None,
+) -> Installed:
+    return install_certificate(
+        target,
+        slot,
+        load_key_pem(key_pem),
+        fetched.certificate,
+        fetched.chain,
+        password=password,
+        metadata=metadata,
+    )
+
+
+def write_manifest(path: Path, data: dict[str, Any]) -> None:
+    from sceau.client.keys import write_private
+
+    write_private(path, json.dumps(data, indent=2).encode())
