@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -278,7 +277,7 @@ def escape_for_display(value: object) -> str:
     for char in text:
         if char in _ESCAPES:
             out.append(_ESCAPES[char])
-        elif unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+        elif not char.isprintable() and char != " ":  # controls, format, separators, unassigned
             code = ord(char)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
         else:
