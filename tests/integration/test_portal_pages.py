@@ -11,14 +11,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from portal_client import PortalClient
+from registry_world import ADMIN_A, ADMIN_B, LEGAL, P1, build_world
 
+from conftest import make_csr
 from sceau.auth.settings import AuthSettings
 from sceau.registration.use_cases.cards import IssueCardCommand, issue_card
 from sceau.web.app import create_app
-
-from conftest import make_csr
-from portal_client import PortalClient
-from registry_world import ADMIN_A, ADMIN_B, LEGAL, P1, build_world
 
 CODE = "Révoc-2026!"
 PASSWORD = "Mot2passe-sûr"
@@ -64,12 +63,26 @@ def test_wizard_dmp_with_csrs_then_insi_online_retrieve_track_revoke(services, w
     step1 = admin.get("/demander")
     assert "PHARMACIE VOLLENWEIDER" in _t(step1) and "PHARMACIE AUTRE" not in _t(step1)
     # A structure one is not habilitated for is refused with the use case's words.
-    refused = admin.post("/demander/etape1", {"offre": "ORG", "structure": "010000016"}, csrf_from="/demander")
+    refused = admin.post(
+        "/demander/etape1", {"offre": "ORG", "structure": "010000016"}, csrf_from="/demander"
+    )
     assert refused.status_code == 422 and "n'est pas autorisé" in _t(refused)
-    assert admin.post("/demander/etape1", {"offre": "ORG", "structure": P1}, csrf_from="/demander").status_code == 303
+    assert (
+        admin.post(
+            "/demander/etape1", {"offre": "ORG", "structure": P1}, csrf_from="/demander"
+        ).status_code
+        == 303
+    )
     step2 = admin.get("/demander/etape2")
     assert "Demander un nouveau produit" in _t(step2) and "Pas de résultat" in _t(step2)
-    assert admin.post("/demander/etape2", {"action": "nouveau", "choix": "bundle:DMP"}, csrf_from="/demander/etape2").status_code == 303
+    assert (
+        admin.post(
+            "/demander/etape2",
+            {"action": "nouveau", "choix": "bundle:DMP"},
+            csrf_from="/demander/etape2",
+        ).status_code
+        == 303
+    )
     bad = admin.post(
         "/demander/etape3",
         {"service_applicatif": " LGO  Officine", "actor_email": "pas-un-mail"},
@@ -79,19 +92,25 @@ def test_wizard_dmp_with_csrs_then_insi_online_retrieve_track_revoke(services, w
     assert "pas d'espace au début" in _t(bad) and "invalide" in _t(bad)
     ok = admin.post(
         "/demander/etape3",
-        {"service_applicatif": "LGO Officine DMP", "actor_email": "alice@logiciel.example", "cc_email": "titulaire@pharma.example"},
+        {
+            "service_applicatif": "LGO Officine DMP",
+            "actor_email": "alice@logiciel.example",
+            "cc_email": "titulaire@pharma.example",
+        },
         csrf_from="/demander/etape3",
     )
     assert ok.status_code == 303
     step4 = admin.get("/demander/etape4")
     assert "Charger la CSR" in _t(step4) and "Créer en ligne" in _t(step4)
     one_csr = admin.post(
-        "/demander/etape4", {"source_cle": "csr", "csrf_token": admin.csrf("/demander/etape4")},
+        "/demander/etape4",
+        {"source_cle": "csr", "csrf_token": admin.csrf("/demander/etape4")},
         files={"csr_0": _csr_file(leaf_keys[3])},
     )
     assert one_csr.status_code == 422 and "aucun fichier CSR" in _t(one_csr)
     done = admin.post(
-        "/demander/etape4", {"source_cle": "csr", "csrf_token": admin.csrf("/demander/etape4")},
+        "/demander/etape4",
+        {"source_cle": "csr", "csrf_token": admin.csrf("/demander/etape4")},
         files={"csr_0": _csr_file(leaf_keys[3]), "csr_1": _csr_file(leaf_keys[4])},
     )
     assert done.status_code == 303 and done.headers["location"] == "/demander/finalisation"
@@ -103,16 +122,22 @@ def test_wizard_dmp_with_csrs_then_insi_online_retrieve_track_revoke(services, w
     # INSi, generated online: the INSi rule on submit.
     admin.post("/demander/terminer", csrf_from="/demander/finalisation")
     admin.post("/demander/etape1", {"offre": "ORG", "structure": P1}, csrf_from="/demander")
-    admin.post("/demander/etape2", {"action": "nouveau", "choix": "bundle:INSI"}, csrf_from="/demander/etape2")
+    admin.post(
+        "/demander/etape2",
+        {"action": "nouveau", "choix": "bundle:INSI"},
+        csrf_from="/demander/etape2",
+    )
     insi_page = admin.get("/demander/etape3")
     assert 'data-insi="true"' in _t(insi_page)
     wrong = admin.post(
-        "/demander/etape3", {"service_applicatif": "insi manu", "actor_email": "alice@logiciel.example"},
+        "/demander/etape3",
+        {"service_applicatif": "insi manu", "actor_email": "alice@logiciel.example"},
         csrf_from="/demander/etape3",
     )
     assert wrong.status_code == 422 and "vouliez-vous dire INSI-MANU" in _t(wrong)
     admin.post(
-        "/demander/etape3", {"service_applicatif": "INSI-MANU", "actor_email": "alice@logiciel.example"},
+        "/demander/etape3",
+        {"service_applicatif": "INSI-MANU", "actor_email": "alice@logiciel.example"},
         csrf_from="/demander/etape3",
     )
     mismatch = admin.post(
@@ -130,11 +155,16 @@ def test_wizard_dmp_with_csrs_then_insi_online_retrieve_track_revoke(services, w
 
     # RETIRER: both DMP certificates and the INSi one.
     listing = admin.get("/retirer")
-    assert set(dmp_serials + [insi_serial]) <= set(_serials(_t(listing)))
+    assert {*dmp_serials, insi_serial} <= set(_serials(_t(listing)))
     mistyped = admin.post(
         f"/retirer/{dmp_serials[0]}",
-        {"code": CODE, "code_confirmation": CODE + "x", "acceptation": "oui",
-         "cgu_version": "CGU-SCEAU-1.0", "pc_version": "PC-ORG-TEST-1.0"},
+        {
+            "code": CODE,
+            "code_confirmation": CODE + "x",
+            "acceptation": "oui",
+            "cgu_version": "CGU-SCEAU-1.0",
+            "pc_version": "PC-ORG-TEST-1.0",
+        },
         csrf_from=f"/retirer/{dmp_serials[0]}",
     )
     assert mistyped.status_code == 422 and "différentes" in _t(mistyped)
@@ -152,8 +182,14 @@ def test_wizard_dmp_with_csrs_then_insi_online_retrieve_track_revoke(services, w
     fields = dict(re.findall(r'name="(cgu_version|pc_version)" value="([^"]+)"', form))
     response = admin.post(
         f"/retirer/{insi_serial}",
-        {"code": CODE, "code_confirmation": CODE, "acceptation": "oui", "mot_de_passe": PASSWORD,
-         "format_pkcs12": "aes", **fields},
+        {
+            "code": CODE,
+            "code_confirmation": CODE,
+            "acceptation": "oui",
+            "mot_de_passe": PASSWORD,
+            "format_pkcs12": "aes",
+            **fields,
+        },
         csrf_from=f"/retirer/{insi_serial}",
     )
     assert response.status_code == 303
@@ -161,7 +197,7 @@ def test_wizard_dmp_with_csrs_then_insi_online_retrieve_track_revoke(services, w
     (p12_name,) = re.findall(r'/fichier/([^"]+\.p12)"', downloads)
     p12 = admin.get(f"/retirer/{insi_serial}/fichier/{p12_name}")
     assert p12.headers["content-disposition"].startswith("attachment")
-    key, cert, chain = pkcs12.load_key_and_certificates(p12.content, PASSWORD.encode())
+    _key, cert, chain = pkcs12.load_key_and_certificates(p12.content, PASSWORD.encode())
     assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == "INSI-MANU"
     assert format(cert.serial_number, "032x") == insi_serial and len(chain) == 2
     again = admin.get(f"/retirer/{insi_serial}/fichier/{p12_name}")  # the key leaves once
@@ -173,30 +209,38 @@ def test_wizard_dmp_with_csrs_then_insi_online_retrieve_track_revoke(services, w
     track = admin.get("/suivre", params={"recherche": "INSI"})
     assert insi_serial in _t(track) and dmp_serials[0] not in _t(track)
     soon = _t(admin.get("/suivre", params={"echeance": "90"}))
-    assert not any(s in soon for s in dmp_serials + [insi_serial])  # fresh: 3 years left
+    assert not any(s in soon for s in [*dmp_serials, insi_serial])  # fresh: 3 years left
     retrieved = admin.get("/suivre", params={"etat": "retrieved"}).text
-    assert all(s in retrieved for s in dmp_serials + [insi_serial])
+    assert all(s in retrieved for s in [*dmp_serials, insi_serial])
 
     # RÉVOQUER with the code, without logging in; a wrong code is refused.
     anonymous = PortalClient(create_app(services))
     wrong_code = anonymous.post(
-        "/revoquer/code", {"serie": dmp_serials[1], "code": "mauvais-code-1", "motif": "keyCompromise"},
+        "/revoquer/code",
+        {"serie": dmp_serials[1], "code": "mauvais-code-1", "motif": "keyCompromise"},
         csrf_from="/revoquer",
     )
     assert wrong_code.status_code == 403 and "code de révocation incorrect" in _t(wrong_code)
     revoked = anonymous.post(
-        "/revoquer/code", {"serie": dmp_serials[1], "code": CODE, "motif": "keyCompromise"},
+        "/revoquer/code",
+        {"serie": dmp_serials[1], "code": CODE, "motif": "keyCompromise"},
         csrf_from="/revoquer",
     )
     assert revoked.status_code == 200 and "révoqué depuis le" in _t(revoked)
     assert dmp_serials[1] in admin.get("/suivre", params={"etat": "revoked"}).text
     # RÉVOQUER logged in: confirmation box required.
-    unconfirmed = admin.post(f"/revoquer/{dmp_serials[0]}", {"motif": "superseded"}, csrf_from=f"/revoquer/{dmp_serials[0]}")
+    unconfirmed = admin.post(
+        f"/revoquer/{dmp_serials[0]}",
+        {"motif": "superseded"},
+        csrf_from=f"/revoquer/{dmp_serials[0]}",
+    )
     assert unconfirmed.status_code == 422 and "définitive" in _t(unconfirmed)
 
     # Another administrator sees none of it.
     other = _client(services, world, ADMIN_B)
-    assert not set(dmp_serials + [insi_serial]) & set(re.findall(r"[0-9a-f]{32}", other.get("/suivre").text))
+    assert not {*dmp_serials, insi_serial} & set(
+        re.findall(r"[0-9a-f]{32}", other.get("/suivre").text)
+    )
     assert other.get(f"/retirer/{insi_serial}").status_code == 403
 
     # The legal representative reads plain words and sees who manages the certificates.

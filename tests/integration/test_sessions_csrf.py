@@ -8,13 +8,12 @@ from urllib.parse import quote
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from portal_client import PortalClient
+from registry_world import ADMIN_A, ADMIN_B, P1, P2, build_world
 
 from sceau.auth.sessions import hash_token
 from sceau.auth.settings import AuthSettings
 from sceau.web.app import create_app
-
-from portal_client import PortalClient
-from registry_world import ADMIN_A, ADMIN_B, P1, P2, build_world
 
 COOKIE = "sceau_session"
 
@@ -119,7 +118,9 @@ def test_post_without_or_with_a_foreign_csrf_token_is_refused(services, world):
     app = _app(services)
     client = PortalClient(app, card_pem=_pem(world, ADMIN_A))
     client.login_with_card()
-    missing = client.post("/representant/retrait-delegation", {"structure": P1, "administrateur": ADMIN_A})
+    missing = client.post(
+        "/representant/retrait-delegation", {"structure": P1, "administrateur": ADMIN_A}
+    )
     assert missing.status_code == 403
     assert "jeton de sécurité" in missing.text
     other = PortalClient(app, card_pem=_pem(world, ADMIN_B))
@@ -143,15 +144,21 @@ def test_forwarded_certificate_header_is_read_only_from_trusted_proxies(services
     header = {"X-SSL-Client-Cert": quote(_pem(world, ADMIN_A).decode(), safe="")}
     app = _app(services, trusted_proxies="10.9.8.7")
     direct = PortalClient(app, peer="192.0.2.99")
-    refused = direct.post("/connexion/carte", {"suite": "/"}, csrf_from="/connexion", headers=header)
+    refused = direct.post(
+        "/connexion/carte", {"suite": "/"}, csrf_from="/connexion", headers=header
+    )
     assert refused.status_code == 401 and "aucune carte présentée" in refused.text
     proxied = PortalClient(app, peer="10.9.8.7")
-    accepted = proxied.post("/connexion/carte", {"suite": "/"}, csrf_from="/connexion", headers=header)
+    accepted = proxied.post(
+        "/connexion/carte", {"suite": "/"}, csrf_from="/connexion", headers=header
+    )
     assert accepted.status_code == 303
     assert "PHARMACIE VOLLENWEIDER" in proxied.get("/").text
     # Without any configured proxy, nobody is trusted, not even the loopback address.
     loopback = PortalClient(_app(services), peer="127.0.0.1")
-    again = loopback.post("/connexion/carte", {"suite": "/"}, csrf_from="/connexion", headers=header)
+    again = loopback.post(
+        "/connexion/carte", {"suite": "/"}, csrf_from="/connexion", headers=header
+    )
     assert again.status_code == 401
 
 

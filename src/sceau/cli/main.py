@@ -83,19 +83,30 @@ def _publish_status(services) -> None:  # type: ignore[no-untyped-def]
 def serve(
     host: str = typer.Option(None, help="Adresse d'écoute (défaut: SCEAU_HOST, 127.0.0.1)"),
     port: int = typer.Option(None, help="Port (défaut: SCEAU_PORT, 8080)"),
+    tls: bool = typer.Option(
+        False, "--tls", help="TLS par uvicorn, avec demande de carte (certificat client)"
+    ),
+    tls_hostname: str = typer.Option(
+        None, help="Nom du serveur pour le certificat SERV SSL (défaut: sceau.localhost)"
+    ),
+    demo: bool | None = typer.Option(
+        None, "--demo/--no-demo", help="Données et cartes de démonstration (défaut: en TEST)"
+    ),
 ) -> None:
-    """Start the HTTP service: CA certificates, CRLs, OCSP (and later the portal and API)."""
-    import uvicorn
-
-    from sceau.web.app import create_app
+    """Start the portal, the API and the public CRL/OCSP service (first run: init + demo)."""
+    from sceau.cli.serve import run_server
 
     services = container()
     settings = services.settings
-    host = host or settings.host
-    port = port or settings.port
-    application = create_app(services)
-    console.print(f"sceau écoute sur http://{host}:{port}/", highlight=False)
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    run_server(
+        services,
+        host=host or settings.host,
+        port=port or settings.port,
+        tls=tls,
+        tls_hostname=tls_hostname,
+        demo=(settings.environment == "test") if demo is None else demo,
+        echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
+    )
 
 
 def main() -> None:
