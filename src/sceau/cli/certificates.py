@@ -112,7 +112,7 @@ def revoke(
             services, RevokeProductCommand(serial, reason, actor=acting(as_idnat), source="cli")
         )
     publish_status(services, outcome.authority_slug)
-    console.print(f"certificat {outcome.serial} révoqué ({outcome.reason})", highlight=False)
+    typer.echo(f"certificat {outcome.serial} révoqué ({outcome.reason})")
 
 
 @app.command("retrieve")
@@ -171,8 +171,8 @@ def retrieve(
         _write_atomically(path, item.content)
         if item.name.endswith(".p12"):
             os.chmod(path, 0o600)
-        console.print(f"écrit: {path}", highlight=False)
-    console.print(f"certificat {files.serial} retiré", highlight=False)
+        typer.echo(f"écrit: {path}")
+    typer.echo(f"certificat {files.serial} retiré")
 
 
 @app.command("renew")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from sceau.cli.common import console, container, handle_errors, read_input
+from sceau.cli.common import container, handle_errors, read_input
 from sceau.pki.errors import ErrorKind, SceauError
 from sceau.registration.authorization import Actor, actor_for_person
 from sceau.registration.orders.views import OrderView, ProductView
@@ -52,23 +52,21 @@ def read_secret(path: Path | None, prompt: str, *, confirm: bool = False) -> tup
 def print_product(product: ProductView) -> None:
     validity = f" valide jusqu'au {product.not_after:%Y-%m-%d}" if product.not_after else ""
     insi = " INSi" if product.insi else ""
-    console.print(
+    typer.echo(
         f"  produit {product.id}: {product.usage}{insi} CN={product.service_applicatif} "
         f"[{product.state.value}] {product.state_label}"
-        f"{' série ' + product.serial if product.serial else ''}{validity}",
-        highlight=False,
+        f"{' série ' + product.serial if product.serial else ''}{validity}"
     )
     if product.rejection_reason:
-        console.print(f"    motif: {product.rejection_reason}", highlight=False)
+        typer.echo(f"    motif: {product.rejection_reason}")
 
 
 def print_order(order: OrderView) -> None:
     bundle = f" ({order.bundle})" if order.bundle else ""
-    console.print(
+    typer.echo(
         f"demande {order.id}: {order.offer}{bundle} {order.kind} pour {order.raison_sociale} "
         f"({order.structure_idnst}), acteur {order.actor_email}"
-        f"{', copie ' + order.cc_email if order.cc_email else ''}",
-        highlight=False,
+        f"{', copie ' + order.cc_email if order.cc_email else ''}"
     )
     for product in order.products:
         print_product(product)
@@ -154,9 +152,9 @@ def list_products(
     if counts:
         board = dashboard(services, actor, structure)
         for name, count in sorted(board.by_state.items()):
-            console.print(f"{name}: {count}", highlight=False)
+            typer.echo(f"{name}: {count}")
         for days, count in board.expiring.items():
-            console.print(f"expirent sous {days} jours: {count}", highlight=False)
+            typer.echo(f"expirent sous {days} jours: {count}")
         return
     page = track_products(
         services,
@@ -172,14 +170,13 @@ def list_products(
     )
     for product in page.items:
         until = f"{product.not_after:%Y-%m-%d}" if product.not_after else "-"
-        console.print(
+        typer.echo(
             f"{product.id}\t{product.structure_idnst}\t{product.raison_sociale}\t{product.usage}\t"
             f"{product.service_applicatif}\t{product.state.value}\t{product.serial or '-'}\t"
-            f"{until}",
-            highlight=False,
+            f"{until}"
         )
     if page.next_before_id is not None:
-        console.print(f"suite: --before {page.next_before_id}", highlight=False)
+        typer.echo(f"suite: --before {page.next_before_id}")
 
 
 @app.command("show")

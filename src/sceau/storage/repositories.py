@@ -709,15 +709,19 @@ class OrderRepository:
             needle = text.strip()
             pattern = f"%{needle.upper()}%"
             serial = needle.lower().replace(":", "")
-            query = query.where(
-                or_(
-                    func.upper(Structure.raison_sociale).like(pattern),
-                    Structure.idnst.like(pattern),
-                    Structure.finess_et.like(pattern),
-                    func.upper(OrderProduct.service_applicatif).like(pattern),
-                    Certificate.serial.like(f"%{serial}%"),
+            if 32 <= len(serial) <= 40 and all(c in "0123456789abcdef" for c in serial):
+                # A whole serial: an exact look-up on the unique index, not a scan.
+                query = query.where(Certificate.serial == serial.lstrip("0").rjust(32, "0"))
+            else:
+                query = query.where(
+                    or_(
+                        func.upper(Structure.raison_sociale).like(pattern),
+                        Structure.idnst.like(pattern),
+                        Structure.finess_et.like(pattern),
+                        func.upper(OrderProduct.service_applicatif).like(pattern),
+                        Certificate.serial.like(f"%{serial}%"),
+                    )
                 )
-            )
         if state is not None:
             query = query.where(_effective_state(now) == state)
         if expires_before is not None:
