@@ -16,6 +16,7 @@ import time
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
@@ -37,7 +38,7 @@ from sceau.registration.finess_extract_generator import generate_extract
 from sceau.registration.use_cases.persons import validate_email as validate_person_email
 from sceau.registration.use_cases.request_certificates import validate_email as validate_order_email
 
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @functools.cache
@@ -52,13 +53,22 @@ def valid_csr_der() -> bytes:
     return csr.public_bytes(serialization.Encoding.DER)
 
 
-def csr_outcome(data: bytes) -> str:
-    """``accepted`` or the CsrError code; any other exception fails the test."""
+def csr_outcome(data: bytes, *, known_findings: bool = True) -> str:
+    """``accepted`` or the CsrError code; any other exception fails the test.
+
+    ``UnsupportedAlgorithm`` (an unknown key algorithm OID) is a known finding, pinned by the
+    strict xfail ``test_unknown_key_algorithm_is_a_csr_error``; it is tolerated elsewhere so
+    that the other properties keep running until ``sceau.pki.csr`` catches it.
+    """
     try:
         validate_csr(data)
     except CsrError as exc:
         assert exc.code and exc.message
         return exc.code
+    except UnsupportedAlgorithm:
+        if not known_findings:
+            raise
+        return "known_finding_unsupported_algorithm"
     return "accepted"
 
 
@@ -127,6 +137,20 @@ def test_huge_and_odd_csrs_are_refused_quickly():
     deep = b"\x30\x80" * 20_000 + b"\x00\x00" * 20_000
     assert csr_outcome(deep) != "accepted"
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnsupportedAlgorithm,
+    reason="finding (docs/security.md): validate_csr lets cryptography's UnsupportedAlgorithm "
+    "escape for an unknown public-key algorithm OID (a 500 at the API) instead of a CsrError",
+)
+def test_unknown_key_algorithm_is_a_csr_error():
+    der = valid_csr_der()
+    rsa_encryption = bytes.fromhex("06092a864886f70d010101")
+    at = der.index(rsa_encryption) + len(rsa_encryption) - 1
+    altered = der[:at] + b"\x05" + der[at + 1 :]  # 1.2.840.113549.1.1.5: not a key type
+    assert csr_outcome(altered, known_findings=False) == "csr_unsupported_key"
 
 
 def test_csr_with_a_non_rsa_key_is_a_csr_error():
@@ -208,7 +232,20 @@ def test_service_applicatif_is_valid_or_a_policy_error(value, insi):
         return
     assert accepted == value and 0 < len(accepted) <= 64
     assert escape_for_display(accepted) == accepted  # no control character can pass
+    if any(ord(c) > 0xFFFF for c in accepted):
+        return  # known finding: test_astral_letters_are_refused_in_service_applicatif
     x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, accepted)])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding (docs/security.md): validate_service_applicatif accepts letters outside "
+    "the BMP (e.g. MATHEMATICAL BOLD A, look-alikes of ASCII); 40 of them pass the 64-character "
+    "rule, then cryptography refuses the CN with a ValueError (a 500, not a PolicyError)",
+)
+def test_astral_letters_are_refused_in_service_applicatif():
+    with pytest.raises(PolicyError):
+        validate_service_applicatif("LGC-" + "\U0001d400" * 40)
 
 
 @PROPERTY
