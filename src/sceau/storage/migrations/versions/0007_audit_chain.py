@@ -4,7 +4,7 @@ Existing events are renumbered without gaps (nothing refers to their ids) and ch
 id order, so that ``sceau audit verify`` holds for a migrated log.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-29
 """
 
@@ -19,7 +19,7 @@ import sceau.storage.tables
 from sceau.registration.audit_chain import GENESIS_HASH, ChainedEvent, event_hash
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
