@@ -300,11 +300,13 @@ def check(
             console.print(
                 f"[{colour}]{finding.level.label:9}[/] {finding.check:11} {finding.message}",
                 highlight=False,
+                soft_wrap=True,
             )
         verdict = report.verdict
         console.print(
             f"[bold {colours[verdict]}]VERDICT: {verdict.label}[/] — {report.source}",
             highlight=False,
+            soft_wrap=True,
         )
     if report.verdict is Level.ERROR or (strict and report.verdict is Level.WARNING):
         raise typer.Exit(1)
