@@ -4,6 +4,7 @@ anchors are signed by the audit key and verified, concurrent appends keep one ch
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 
 import pytest
@@ -61,7 +62,7 @@ def test_intact_chain_verifies_and_links_events(services):
         events = list(uow.audit.chain())
         assert uow.audit.head() == (5, events[-1].event_hash)
     assert events[0].prev_hash == "0" * 64
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after.prev_hash == before.event_hash
         assert event_hash(after) == after.event_hash
 
@@ -119,7 +120,9 @@ def test_correctly_hashed_insertion_after_the_head_is_named(services):
     with services.unit_of_work() as uow:
         last = list(uow.audit.chain())[-1]
     at = services.clock.now() + dt.timedelta(minutes=1)
-    forged = ChainedEvent(4, at, "intruder", "ca.create", None, "success", None, None, last.event_hash)
+    forged = ChainedEvent(
+        4, at, "intruder", "ca.create", None, "success", None, None, last.event_hash
+    )
     sql(
         services,
         "INSERT INTO audit_events (id, at, actor, action, target, outcome, details, source, "

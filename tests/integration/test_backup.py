@@ -10,11 +10,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PASS_PHRASE, PG_ADMIN_URL, make_csr
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding
 from sqlalchemy import select, text
 
+from conftest import PASS_PHRASE, PG_ADMIN_URL, make_csr
 from sceau.bootstrap import Container
 from sceau.config import Settings
 from sceau.pki.errors import SceauError
@@ -28,9 +28,9 @@ from sceau.registration.use_cases.issue_certificate import IssueCommand, issue_c
 from sceau.registration.use_cases.revoke_certificate import RevokeCommand, revoke_certificate
 from sceau.registration.use_cases.structures import AddStructureCommand, add_structure
 from sceau.storage.backup import (
+    column_kind,
     create_backup,
     encode_value,
-    column_kind,
     public_settings,
     restore_backup,
 )
@@ -63,7 +63,8 @@ def fresh_database(tmp_path):
         with admin.connect() as connection:
             for name in made:
                 connection.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = :n"),
                     {"n": name},
                 )
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -73,7 +74,9 @@ def fresh_database(tmp_path):
 def populate(services, leaf_keys) -> list[str]:
     add_structure(
         services,
-        AddStructureCommand(finess="010002301", raison_sociale="PHARMACIE DU ROND-POINT", department="01"),
+        AddStructureCommand(
+            finess="010002301", raison_sociale="PHARMACIE DU ROND-POINT", department="01"
+        ),
     )
     serials = []
     for index, name in enumerate(["INSI-AUTO", "LGC-PHARMA"]):
@@ -89,7 +92,9 @@ def populate(services, leaf_keys) -> list[str]:
             use_pkilint=False,
         )
         serials.append(issued.serial)
-    revoke_certificate(services, RevokeCommand(serial=serials[1], reason=x509.ReasonFlags.superseded))
+    revoke_certificate(
+        services, RevokeCommand(serial=serials[1], reason=x509.ReasonFlags.superseded)
+    )
     ensure_audit_key(services, key_size=2048)
     assert anchor_audit_chain(services) is not None
     return serials
@@ -128,7 +133,8 @@ def check_restored(services, restored: Container, serials: list[str], leaf_keys)
         for serial in serials:
             row = uow.certificates.by_serial(serial)
             certificate = x509.load_der_x509_certificate(row.certificate_der)
-            issuer = x509.load_der_x509_certificate(uow.authorities.by_id(row.authority_id).certificate_der)
+            authority = uow.authorities.by_id(row.authority_id)
+            issuer = x509.load_der_x509_certificate(authority.certificate_der)
             issuer.public_key().verify(
                 certificate.signature,
                 certificate.tbs_certificate_bytes,
@@ -137,7 +143,8 @@ def check_restored(services, restored: Container, serials: list[str], leaf_keys)
             )
         for authority in uow.authorities.all():
             path = Path(authority.key_reference.removeprefix("file:"))
-            assert path.parent == restored.settings.keys_dir and path.stat().st_mode & 0o777 == 0o600
+            assert path.parent == restored.settings.keys_dir
+            assert path.stat().st_mode & 0o777 == 0o600
     assert verify_audit_chain(restored).ok
     # The CA key still signs, and new rows get fresh ids (sequences restored on PostgreSQL).
     issued = issue_certificate(

@@ -12,9 +12,9 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import PG_ADMIN_URL
 from sqlalchemy import inspect, text
 
+from conftest import PG_ADMIN_URL
 from sceau.registration.audit_chain import verify_chain
 from sceau.storage.audit_repository import AuditChainRepository
 from sceau.storage.database import alembic_config, make_engine, session_factory
