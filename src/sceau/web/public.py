@@ -250,6 +250,29 @@ class OcspCache:
             return None
         return next((aid, s) for aid, s in signers if s is signer)
 
+    def fast_answer(self, certificate_id: CertificateId) -> _Answer | None:
+        """A fresh pre-signed answer from memory, or None when the slow path must decide.
+
+        Never touches the database nor waits on a lock, so the event loop may call it: when a
+        poll is due, the signers are not loaded yet, or no fresh pre-signed response exists,
+        it returns None and :meth:`answer` runs in the thread pool.
+        """
+        polled_at = self._polled_at
+        if polled_at is None or time.monotonic() - polled_at >= OCSP_POLL_SECONDS:
+            return None
+        if certificate_id.algorithm.name != PRESIGNED_HASH.name:
+            return None
+        cached = self._responses.get(certificate_id.serial)
+        if (
+            cached is None
+            or cached.issuer_key_hash != certificate_id.issuer_key_hash
+            or cached.issuer_name_hash != certificate_id.issuer_name_hash
+            or cached.next_update is None
+            or cached.next_update <= self._container.clock.now()
+        ):
+            return None
+        return cached
+
     def answer(self, certificate_id: CertificateId) -> _Answer | None:
         """The answer about ``certificate_id``, or None for a CA we do not serve."""
         self._refresh()
@@ -343,6 +366,70 @@ def _answer_ocsp(request: Request, data: bytes) -> Response:
     if request.method == "GET" and _not_modified(request, answer.etag, answer.this_update):
         return Response(status_code=304, headers=headers)
     return Response(answer.der, media_type=_OCSP_RESPONSE, headers=headers)
+
+
+class OcspFastPath:
+    """ASGI middleware answering ``POST /ocsp`` straight from memory when it can.
+
+    A pre-signed response is a dictionary lookup; going through routing, dependency
+    injection and a worker thread for it would cost ten times the work. Anything else —
+    a poll due, a live signature, an error — goes on to the regular route with the body
+    replayed.
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/ocsp":
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_REQUEST_BYTES:
+                break
+        data = bytes(body)
+        state = scope["app"].state if "app" in scope else None
+        cache: OcspCache | None = getattr(state, "ocsp_cache", None) if state else None
+        answer = None
+        if cache is not None and not more and _plain_ocsp_post(scope):
+            try:
+                answer = cache.fast_answer(parse_request(data))
+            except OcspRequestError:
+                answer = None  # the regular route words the error
+        if answer is None:
+            replayed = False
+
+            async def replay() -> Any:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": data, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
+        headers = _caching_headers(
+            answer.etag, answer.this_update, answer.next_update, state.container.clock.now()
+        )
+        raw = [(b"content-type", _OCSP_RESPONSE.encode()), (b"content-length", str(len(answer.der)).encode())]
+        raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": 200, "headers": raw})
+        await send({"type": "http.response.body", "body": answer.der})
+
+
+def _plain_ocsp_post(scope: Any) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return value.split(b";")[0].strip().lower() == _OCSP_REQUEST.encode()
+    return True
 
 
 @router.get("/ocsp/{encoded:path}")
