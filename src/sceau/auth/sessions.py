@@ -217,6 +217,14 @@ class SessionStore:
         ):
             raise CsrfError()
 
+    def display_name(self, session: PortalSession | None) -> str | None:
+        """The logged-in person's name, for the page header."""
+        if session is None or session.person_id is None:
+            return None
+        with self._uow() as uow:
+            person = uow.persons.by_id(session.person_id)
+            return f"{person.given_name.title()} {person.family_name}" if person else None
+
     def actor_of(self, session: PortalSession | None) -> Actor:
         """The session's actor with grants read afresh (a withdrawn habilitation bites at once)."""
         if session is None or session.auth_method is None:

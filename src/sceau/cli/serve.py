@@ -73,4 +73,9 @@ def run_server(
             "voir docs/adr/0003-card-login.md)"
         )
     application = create_app(services)
-    uvicorn.run(application, host=host, port=port, log_level="warning", **options)
+    # proxy_headers=False: uvicorn would otherwise take X-Forwarded-For/-Proto from 127.0.0.1
+    # and rewrite the peer address, which the card-header trust decision relies on
+    # (sceau.auth.proxy reads forwarded headers itself, from SCEAU_TRUSTED_PROXIES only).
+    uvicorn.run(
+        application, host=host, port=port, log_level="warning", proxy_headers=False, **options
+    )

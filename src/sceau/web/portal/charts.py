@@ -31,9 +31,10 @@ def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
 
 
 def monthly_expiries(
-    expiries: Iterable[dt.datetime], now: dt.datetime, months: int = 36
+    expiries: Iterable[dt.datetime], now: dt.datetime, months: int = 37
 ) -> list[MonthCount]:
-    """Certificates expiring per calendar month, from this month on, ``months`` months."""
+    """Certificates expiring per calendar month, from this month on, ``months`` months
+    (37 by default: a certificate issued today, valid 3 years, falls in the last one)."""
     buckets: dict[tuple[int, int], int] = {}
     for when in expiries:
         if when >= now:
@@ -87,7 +88,7 @@ def expiry_timeline_svg(counts: list[MonthCount], *, title: str) -> Markup:
                 f'<text x="{x + bar_w / 2:.1f}" y="{y - 3:.1f}" class="valeur" '
                 f'text-anchor="middle">{month.count}</text>'
             )
-        if month.month in (1, 7) or index == 0:
+        if (month.month in (1, 7) and index > 1) or index == 0:
             parts.append(
                 f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 16}" class="graduation" '
                 f'text-anchor="middle">{escape(month.label)}</text>'

@@ -219,6 +219,7 @@ class Page:
             flashes=flashes + self.flashes,
             now=self.services.clock.now(),
             oidc_enabled=self.portal.settings.oidc_enabled,
+            display_name=self.portal.sessions.display_name(self.session),
         )
         response = TEMPLATES.TemplateResponse(
             self.request, template, context, status_code=status_code

@@ -37,7 +37,7 @@ def home(page: PageDep) -> Response:
         return page.render("home_legal.html", structures=structures, managers_of=managers_of)
     home_data = administrator_home(page.services, actor)
     chart = expiry_timeline_svg(
-        home_data.timeline, title="Expirations des certificats valides, mois par mois (36 mois)"
+        home_data.timeline, title="Expirations des certificats valides, mois par mois (3 ans)"
     )
     represented = (
         legal_representative_home(page.services, actor) if actor.represented_structure_ids else []
