@@ -17,13 +17,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from portal_client import PortalClient
+from registry_world import ADMIN_A, P1, build_world
 
 from sceau.auth.oidc import OidcClient
 from sceau.auth.settings import AuthSettings
 from sceau.web.app import create_app
-
-from portal_client import PortalClient
-from registry_world import ADMIN_A, P1, build_world
 
 ISSUER = "https://psc.test.example/auth/realms/esante-wallet"
 CLIENT_ID = "sceau-portail"
