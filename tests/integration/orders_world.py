@@ -73,8 +73,16 @@ def write(folder: Path, files) -> dict[str, Path]:
     return written
 
 
-def check_files(folder: Path, written: dict[str, Path], *, cn: str, idnst: str, usage: str,
-                password: str | None = PASSWORD, layout: str = "ans") -> None:
+def check_files(
+    folder: Path,
+    written: dict[str, Path],
+    *,
+    cn: str,
+    idnst: str,
+    usage: str,
+    password: str | None = PASSWORD,
+    layout: str = "ans",
+) -> None:
     """Open every file with openssl and check what a pharmacy's software relies on."""
     pem = written["pem"]
     blocks = pem.read_text().split("-----END CERTIFICATE-----")[:-1]
@@ -92,7 +100,9 @@ def check_files(folder: Path, written: dict[str, Path], *, cn: str, idnst: str, 
     }[usage]
     for text in expected:
         assert text in extensions, extensions
-    der_subject = openssl("x509", "-inform", "DER", "-in", str(written["cer"]), "-noout", "-subject")
+    der_subject = openssl(
+        "x509", "-inform", "DER", "-in", str(written["cer"]), "-noout", "-subject"
+    )
     assert cn in der_subject
     p7 = openssl("pkcs7", "-inform", "DER", "-in", str(written["p7b"]), "-print_certs", "-noout")
     assert p7.count("subject=") == 3
@@ -108,7 +118,9 @@ def check_files(folder: Path, written: dict[str, Path], *, cn: str, idnst: str, 
     else:
         assert "AES-256-CBC" in info and "MAC: sha256" in info, info
     key = folder / "key.pem"
-    key.write_text(openssl("pkcs12", "-in", str(p12), "-nocerts", "-nodes", "-passin", f"pass:{password}"))
+    key.write_text(
+        openssl("pkcs12", "-in", str(p12), "-nocerts", "-nodes", "-passin", f"pass:{password}")
+    )
     certs = openssl("pkcs12", "-in", str(p12), "-nokeys", "-passin", f"pass:{password}")
     assert certs.count("BEGIN CERTIFICATE") == 3
     first = certs.split("-----END CERTIFICATE-----")[0]

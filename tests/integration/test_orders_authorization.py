@@ -4,7 +4,18 @@ are not habilitated for — by any path; a legal representative only reads and r
 from __future__ import annotations
 
 import pytest
-from orders_world import ADMIN_A, ADMIN_B, CODE, EMAIL, LEGAL, P1, P2, build_world, order_online, retrieve
+from orders_world import (
+    ADMIN_A,
+    ADMIN_B,
+    CODE,
+    EMAIL,
+    LEGAL,
+    P1,
+    P2,
+    build_world,
+    order_online,
+    retrieve,
+)
 
 from conftest import make_csr
 from sceau.pki.errors import ErrorKind, SceauError
@@ -55,7 +66,9 @@ def test_no_path_into_a_structure_without_habilitation(services, leaf_keys):
         ),
         "renewable": lambda: renewable_certificates(services, P1, bruno),
         "confirm": lambda: confirm_installation(services, retrieved.serial, bruno),
-        "revoke": lambda: revoke_product(services, RevokeProductCommand(retrieved.serial, "unspecified", bruno)),
+        "revoke": lambda: revoke_product(
+            services, RevokeProductCommand(retrieved.serial, "unspecified", bruno)
+        ),
         "cancel": lambda: cancel_order(services, p1.id, bruno),
     }
     for name, call in calls.items():
@@ -72,21 +85,33 @@ def test_no_path_into_a_structure_without_habilitation(services, leaf_keys):
     assert search == ()
     # Every refusal is in the audit trail.
     with services.unit_of_work() as uow:
-        refused = [a for a in uow.audit.list(limit=500) if a.outcome == "refused" and a.actor == bruno.label]
+        refused = [
+            a
+            for a in uow.audit.list(limit=500)
+            if a.outcome == "refused" and a.actor == bruno.label
+        ]
         assert len(refused) >= len(calls) + 2
 
     # The legal representative of P1 reads and revokes, but does not request or retrieve.
     assert show_product(services, waiting.serial, legal).serial == waiting.serial
     forbidden(lambda: order_online(services, legal, usage="SIGN"))
     forbidden(lambda: retrieve(services, legal, waiting.serial))
-    forbidden(lambda: renew_certificate(services, RenewCommand(retrieved.serial, EMAIL, legal, csr=make_csr(leaf_keys[5]))))
+    forbidden(
+        lambda: renew_certificate(
+            services, RenewCommand(retrieved.serial, EMAIL, legal, csr=make_csr(leaf_keys[5]))
+        )
+    )
     forbidden(lambda: show_product(services, p2.products[0].serial, legal))
-    assert revoke_product(services, RevokeProductCommand(retrieved.serial, "affiliationChanged", legal)).serial
+    assert revoke_product(
+        services, RevokeProductCommand(retrieved.serial, "affiliationChanged", legal)
+    ).serial
     # The operator sees everything.
     assert len(track_products(services, TrackQuery(), "operator").items) == 3
     # A withdrawn habilitation takes effect at once.
     with services.unit_of_work() as uow:
         for habilitation in uow.habilitations.active_for_structure(world.structure_ids[P1]):
-            uow.habilitations.revoke(habilitation, at=services.clock.now(), by="operator", reason="test")
+            uow.habilitations.revoke(
+                habilitation, at=services.clock.now(), by="operator", reason="test"
+            )
         uow.commit()
     forbidden(lambda: retrieve(services, alice, waiting.serial, code=CODE))

@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from orders_world import ADMIN_A, CODE, EMAIL, LEGAL, PASSWORD, build_world, new_key, order_online, retrieve
+from orders_world import (
+    ADMIN_A,
+    CODE,
+    EMAIL,
+    LEGAL,
+    PASSWORD,
+    build_world,
+    new_key,
+    order_online,
+    retrieve,
+)
 
 from conftest import make_csr
 from sceau.pki.errors import ErrorKind, SceauError
@@ -32,7 +42,10 @@ def world(services, leaf_keys):
 
 def audit_rows(services, action):
     with services.unit_of_work() as uow:
-        return [(a.outcome, a.target, a.source, a.details) for a in uow.audit.list(action=action, limit=500)]
+        return [
+            (a.outcome, a.target, a.source, a.details)
+            for a in uow.audit.list(action=action, limit=500)
+        ]
 
 
 def test_renewal_new_key_linked_old_valid_until_confirmed(services, world, clock):
@@ -45,15 +58,22 @@ def test_renewal_new_key_linked_old_valid_until_confirmed(services, world, clock
     old_private, _, _ = load_pkcs12(files.by_extension(".p12").content, PASSWORD.encode())
     # The old public key, and any key already certified, is refused.
     with pytest.raises(SceauError) as caught:
-        renew_certificate(services, RenewCommand(old.serial, EMAIL, admin, csr=make_csr(old_private)))
+        renew_certificate(
+            services, RenewCommand(old.serial, EMAIL, admin, csr=make_csr(old_private))
+        )
     assert caught.value.code == "renewal_same_key"
     other = order_online(services, admin, usage="SIGN").products[0]
     with pytest.raises(SceauError) as caught:
-        renew_certificate(services, RenewCommand(old.serial, EMAIL, admin, csr=_csr_of_serial(services, other.serial)))
+        renew_certificate(
+            services,
+            RenewCommand(old.serial, EMAIL, admin, csr=_csr_of_serial(services, other.serial)),
+        )
     assert caught.value.code == "renewal_key_reused"
 
     clock.advance(dt.timedelta(days=3 * 365 - 20))  # 20 days before expiry
-    renewal = renew_certificate(services, RenewCommand(old.serial, EMAIL, admin, csr=make_csr(old_key)))
+    renewal = renew_certificate(
+        services, RenewCommand(old.serial, EMAIL, admin, csr=make_csr(old_key))
+    )
     new = renewal.products[0]
     assert renewal.kind == "renewal" and new.renewal_of_id is not None
     assert (new.usage, new.service_applicatif, new.insi) == ("AUTH_CLI", "INSI-MANU", True)
@@ -62,8 +82,10 @@ def test_renewal_new_key_linked_old_valid_until_confirmed(services, world, clock
         old_row = uow.certificates.by_serial(old.serial)
         assert new_row.replaces_id == old_row.id == new.renewal_of_id
         assert new_row.subject == old_row.subject
-        assert any(e.kind == "certificate.renewed" and e.payload["replaces_serial"] == old.serial
-                   for e in uow.events.list(limit=50))
+        assert any(
+            e.kind == "certificate.renewed" and e.payload["replaces_serial"] == old.serial
+            for e in uow.events.list(limit=50)
+        )
     with pytest.raises(SceauError, match="déjà renouvelé"):
         renew_certificate(services, RenewCommand(old.serial, EMAIL, admin, csr=make_csr(new_key())))
     # Not installed before it is retrieved: the old one stays valid.
@@ -96,16 +118,21 @@ def test_renewal_refused_for_expired_and_revoked(services, world, clock):
     first, second = order_online(services, admin, bundle="DMP").products
     revoke_product(services, RevokeProductCommand(second.serial, "keyCompromise", admin))
     with pytest.raises(SceauError) as caught:
-        renew_certificate(services, RenewCommand(second.serial, EMAIL, admin, csr=make_csr(new_key())))
+        renew_certificate(
+            services, RenewCommand(second.serial, EMAIL, admin, csr=make_csr(new_key()))
+        )
     assert caught.value.code == "renewal_revoked" and "nouvelle demande" in caught.value.message
     clock.advance(dt.timedelta(days=3 * 365 + 2))
     with pytest.raises(SceauError) as caught:
-        renew_certificate(services, RenewCommand(first.serial, EMAIL, admin, csr=make_csr(new_key())))
+        renew_certificate(
+            services, RenewCommand(first.serial, EMAIL, admin, csr=make_csr(new_key()))
+        )
     assert caught.value.code == "renewal_expired"
     assert show_product(services, first.serial, admin).state is ProductState.EXPIRED
     # A configured grace lets it through shortly after expiry.
     order = renew_certificate(
-        services, RenewCommand(first.serial, EMAIL, admin, csr=make_csr(new_key())),
+        services,
+        RenewCommand(first.serial, EMAIL, admin, csr=make_csr(new_key())),
         RenewalPolicy(dt.timedelta(days=7)),
     )
     assert order.products[0].state is ProductState.ISSUED
@@ -119,8 +146,13 @@ def test_revocation_by_code_and_throttling(services, world):
     policy = ThrottlePolicy(per_certificate=3, per_source=5)
     for _ in range(3):
         with pytest.raises(SceauError) as caught:
-            revoke_with_code(services, one.serial, "Wrong-Code-1", source="198.51.100.7", policy=policy)
-        assert caught.value.code == "revocation_code_wrong" and caught.value.kind is ErrorKind.FORBIDDEN
+            revoke_with_code(
+                services, one.serial, "Wrong-Code-1", source="198.51.100.7", policy=policy
+            )
+        assert (
+            caught.value.code == "revocation_code_wrong"
+            and caught.value.kind is ErrorKind.FORBIDDEN
+        )
     # Locked: even the right code is refused for this certificate now.
     with pytest.raises(SceauError) as caught:
         revoke_with_code(services, one.serial, CODE, source="203.0.113.9", policy=policy)
@@ -133,7 +165,9 @@ def test_revocation_by_code_and_throttling(services, world):
         revoke_with_code(services, two.serial, CODE, source="198.51.100.7", policy=policy)
     assert caught.value.kind is ErrorKind.RATE_LIMITED
     # Another source with the right code revokes.
-    outcome = revoke_with_code(services, two.serial, CODE, "keyCompromise", source="192.0.2.1", policy=policy)
+    outcome = revoke_with_code(
+        services, two.serial, CODE, "keyCompromise", source="192.0.2.1", policy=policy
+    )
     assert outcome.reason == "keyCompromise"
     assert show_product(services, two.serial, admin).state is ProductState.REVOKED
     attempts = audit_rows(services, "revocation_code.attempt")
@@ -145,7 +179,10 @@ def test_revocation_by_code_and_throttling(services, world):
     assert caught.value.code == "already_revoked"
     # After the window the certificate may be revoked with its code again.
     services.clock.advance(dt.timedelta(hours=1, seconds=1))
-    assert revoke_with_code(services, one.serial, CODE, source="192.0.2.1", policy=policy).serial == one.serial
+    assert (
+        revoke_with_code(services, one.serial, CODE, source="192.0.2.1", policy=policy).serial
+        == one.serial
+    )
 
 
 def test_legal_representative_and_operator_revoke(services, world):
@@ -194,19 +231,33 @@ def test_wrong_pkcs12_password_cannot_be_recovered(services, world):
 def test_retrieval_rules(services, world):
     admin = world.actor(ADMIN_A)
     product = order_online(services, admin, usage="SIGN").products[0]
-    from sceau.registration.use_cases.retrieve_certificate import RetrieveCommand, retrieve_certificate
+    from sceau.registration.use_cases.retrieve_certificate import (
+        RetrieveCommand,
+        retrieve_certificate,
+    )
 
     def attempt(**fields):
-        base = dict(serial=product.serial, revocation_code=CODE, revocation_code_confirmation=CODE,
-                    accept_terms=True, pkcs12_password=PASSWORD, actor=admin)
+        base = {
+            "serial": product.serial,
+            "revocation_code": CODE,
+            "revocation_code_confirmation": CODE,
+            "accept_terms": True,
+            "pkcs12_password": PASSWORD,
+            "actor": admin,
+        }
         base.update(fields)
         with pytest.raises(SceauError) as caught:
             retrieve_certificate(services, RetrieveCommand(**base))
         return caught.value.code
 
     assert attempt(revocation_code_confirmation=CODE + "x") == "revocation_code_mismatch"
-    assert attempt(revocation_code="court1", revocation_code_confirmation="court1") == "secret_length"
-    assert attempt(revocation_code="aaaaaaaaaa", revocation_code_confirmation="aaaaaaaaaa") == "secret_weak"
+    assert (
+        attempt(revocation_code="court1", revocation_code_confirmation="court1") == "secret_length"
+    )
+    assert (
+        attempt(revocation_code="aaaaaaaaaa", revocation_code_confirmation="aaaaaaaaaa")
+        == "secret_weak"
+    )
     assert attempt(accept_terms=False) == "terms_not_accepted"
     assert attempt(cgu_version="CGU-0.9") == "terms_outdated"
     assert attempt(pkcs12_layout="rc2") == "pkcs12_layout"

@@ -62,7 +62,11 @@ def test_full_pharmacy_set_online(services, world, tmp_path):
         written = write(folder, files)
         assert set(written) == {"p12", "pem", "cer", "p7b"}
         check_files(
-            folder, written, cn=product.service_applicatif, idnst=IDNST, usage=product.usage,
+            folder,
+            written,
+            cn=product.service_applicatif,
+            idnst=IDNST,
+            usage=product.usage,
             layout=layout,
         )
 
@@ -97,13 +101,26 @@ def test_full_pharmacy_set_with_csrs(services, world, tmp_path):
     keys = [new_key(), new_key(), new_key()]
     insi = request_certificates(
         services,
-        RequestCommand(structure=P1, service_applicatif="INSI-AUTO", actor_email=EMAIL,
-                       actor=admin, usage="AUTH_CLI", insi=True, csrs=(make_csr(keys[0]),)),
+        RequestCommand(
+            structure=P1,
+            service_applicatif="INSI-AUTO",
+            actor_email=EMAIL,
+            actor=admin,
+            usage="AUTH_CLI",
+            insi=True,
+            csrs=(make_csr(keys[0]),),
+        ),
     )
     dmp = request_certificates(
         services,
-        RequestCommand(structure=P1, service_applicatif="DMP", actor_email=EMAIL, actor=admin,
-                       bundle="DMP", csrs=(make_csr(keys[1]), make_csr(keys[2]))),
+        RequestCommand(
+            structure=P1,
+            service_applicatif="DMP",
+            actor_email=EMAIL,
+            actor=admin,
+            bundle="DMP",
+            csrs=(make_csr(keys[1]), make_csr(keys[2])),
+        ),
     )
     products = [*insi.products, *dmp.products]
     assert [p.state for p in products] == [ProductState.ISSUED] * 3
@@ -112,8 +129,14 @@ def test_full_pharmacy_set_with_csrs(services, world, tmp_path):
         folder = tmp_path / product.serial
         folder.mkdir()
         written = write(folder, files)
-        check_files(folder, written, cn=product.service_applicatif, idnst=IDNST,
-                    usage=product.usage, password=None)
+        check_files(
+            folder,
+            written,
+            cn=product.service_applicatif,
+            idnst=IDNST,
+            usage=product.usage,
+            password=None,
+        )
         leaf = files.by_extension(".cer").content
         from cryptography import x509
 

@@ -27,12 +27,27 @@ def ask(services, actor, **fields):
 
 
 @pytest.mark.parametrize(
-    "cn", ["insi-auto", "INSI AUTO", "INSI-AUTO ", " INSI-MANU", "Insi-Manu", "INSI_AUTO", "INSI-AUTOMATIQUE"]
+    "cn",
+    [
+        "insi-auto",
+        "INSI AUTO",
+        "INSI-AUTO ",
+        " INSI-MANU",
+        "Insi-Manu",
+        "INSI_AUTO",
+        "INSI-AUTOMATIQUE",
+    ],
 )
 def test_wrong_insi_names_are_refused_with_the_rule(services, leaf_keys, cn):
     # Refused before anything is looked up or recorded: no registry needed.
     with pytest.raises(SceauError) as caught:
-        ask(services, "operator", service_applicatif=cn, bundle="INSI", csrs=(make_csr(leaf_keys[5]),))
+        ask(
+            services,
+            "operator",
+            service_applicatif=cn,
+            bundle="INSI",
+            csrs=(make_csr(leaf_keys[5]),),
+        )
     assert caught.value.code == "insi_common_name"
     assert "INSI-AUTO" in caught.value.message and "INSI-MANU" in caught.value.message
     assert "DESIR_560" in caught.value.message
@@ -42,16 +57,22 @@ def test_wrong_insi_names_are_refused_with_the_rule(services, leaf_keys, cn):
 
 def test_insi_look_alike_refused_even_without_the_flag(services, leaf_keys):
     with pytest.raises(SceauError) as caught:
-        ask(services, "operator", service_applicatif="insi-manu", usage="AUTH_CLI",
-            csrs=(make_csr(leaf_keys[5]),))
+        ask(
+            services,
+            "operator",
+            service_applicatif="insi-manu",
+            usage="AUTH_CLI",
+            csrs=(make_csr(leaf_keys[5]),),
+        )
     assert caught.value.code == "insi_common_name" and "INSI-MANU" in caught.value.message
 
 
 def test_right_insi_names_pass_and_are_flagged(services, world):
     admin = world.actor(ADMIN_A)
     for cn in ("INSI-AUTO", "INSI-MANU"):
-        order = ask(services, admin, service_applicatif=cn, usage="auth_cli",
-                    csrs=(make_csr(new_key()),))
+        order = ask(
+            services, admin, service_applicatif=cn, usage="auth_cli", csrs=(make_csr(new_key()),)
+        )
         assert order.products[0].insi and order.products[0].state is ProductState.ISSUED
         assert order.products[0].service_applicatif == cn
 
@@ -67,16 +88,27 @@ def test_contacts_and_key_rules(services, world):
         ({"usage": None, "bundle": "DMP"}, "csr_count"),
         ({"usage": None, "bundle": "DMP", "csrs": (csr, csr)}, "csr_same_key"),
         ({"csrs": ()}, "key_source"),
-        ({"usage": "SIGN", "csrs": (csr,), "generate_online": True, "pkcs12_password": PASSWORD},
-         "key_source"),
+        (
+            {"usage": "SIGN", "csrs": (csr,), "generate_online": True, "pkcs12_password": PASSWORD},
+            "key_source",
+        ),
         ({"csrs": (), "generate_online": True}, "pkcs12_password_required"),
         ({"csrs": (), "generate_online": True, "pkcs12_password": "12345678"}, "secret_weak"),
         ({"usage": "SIGN", "bundle": "DMP", "csrs": (csr,)}, "usage_or_bundle"),
         ({"usage": None, "bundle": "TELEMEDECINE"}, "unknown_bundle"),
         ({"usage": "SERV_SSL", "csrs": (csr,)}, "usage_offer"),
-        ({"usage": "SIGN", "dns_names": ("a.example.fr",), "csrs": (csr,)}, "dns_names_not_allowed"),
-        ({"usage": "SIGN", "service_applicatif": "x" * 65, "csrs": (csr,)}, "service_applicatif_too_long"),
-        ({"usage": "SIGN", "service_applicatif": "LGO<script>", "csrs": (csr,)}, "service_applicatif_characters"),
+        (
+            {"usage": "SIGN", "dns_names": ("a.example.fr",), "csrs": (csr,)},
+            "dns_names_not_allowed",
+        ),
+        (
+            {"usage": "SIGN", "service_applicatif": "x" * 65, "csrs": (csr,)},
+            "service_applicatif_too_long",
+        ),
+        (
+            {"usage": "SIGN", "service_applicatif": "LGO<script>", "csrs": (csr,)},
+            "service_applicatif_characters",
+        ),
     ):
         with pytest.raises(SceauError) as caught:
             ask(services, admin, **{"usage": "SIGN", "csrs": (csr,), **fields})
@@ -88,15 +120,27 @@ def test_contacts_and_key_rules(services, world):
 def test_mssante_operator_bundle_only_for_operators(services, world):
     admin = world.actor(ADMIN_A)
     with pytest.raises(SceauError) as caught:
-        ask(services, admin, offer="SERV", bundle="MSSANTE_OPERATEUR",
-            service_applicatif="mss.pharmacie.example", csrs=(make_csr(new_key()),))
+        ask(
+            services,
+            admin,
+            offer="SERV",
+            bundle="MSSANTE_OPERATEUR",
+            service_applicatif="mss.pharmacie.example",
+            csrs=(make_csr(new_key()),),
+        )
     assert caught.value.kind is ErrorKind.FORBIDDEN and "opérateur MSSanté" in caught.value.message
     with services.unit_of_work() as uow:
         uow.structures.by_reference(P1).mssante_operator = True
         uow.commit()
-    order = ask(services, admin, offer="SERV", bundle="MSSANTE_OPERATEUR",
-                service_applicatif="mss.pharmacie.example", dns_names=("imap.pharmacie.example",),
-                csrs=(make_csr(new_key()),))
+    order = ask(
+        services,
+        admin,
+        offer="SERV",
+        bundle="MSSANTE_OPERATEUR",
+        service_applicatif="mss.pharmacie.example",
+        dns_names=("imap.pharmacie.example",),
+        csrs=(make_csr(new_key()),),
+    )
     assert [p.usage for p in order.products] == ["SERV_SSL"]
     assert order.products[0].dns_names == ("imap.pharmacie.example",)
 
