@@ -90,7 +90,9 @@ def serve(
         None, help="Nom du serveur pour le certificat SERV SSL (défaut: sceau.localhost)"
     ),
     demo: bool | None = typer.Option(
-        None, "--demo/--no-demo", help="Données et cartes de démonstration (défaut: en TEST)"
+        None,
+        "--demo/--no-demo",
+        help="Données et cartes de démonstration (défaut: au premier lancement en TEST)",
     ),
 ) -> None:
     """Start the portal, the API and the public CRL/OCSP service (first run: init + demo)."""
@@ -104,7 +106,7 @@ def serve(
         port=port or settings.port,
         tls=tls,
         tls_hostname=tls_hostname,
-        demo=(settings.environment == "test") if demo is None else demo,
+        demo=demo,
         echo=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
     )
 

@@ -13,21 +13,30 @@ from typing import Any
 from sceau.bootstrap import Container, ensure_home, prepare_database
 
 
-def prepare_first_run(services: Container, *, demo: bool) -> list[str]:
-    """Idempotent: home, schema, TEST hierarchy; with ``demo``, the demo registry and cards."""
+def _registry_is_empty(services: Container) -> bool:
+    with services.unit_of_work() as uow:
+        return uow.structures.count() == 0 and not uow.persons.search(None, limit=1)
+
+
+def prepare_first_run(services: Container, *, demo: bool | None) -> list[str]:
+    """Idempotent: home, schema, TEST hierarchy; the demo registry and cards when ``demo``
+    (``None``: on a first run, i.e. a TEST environment whose registry is still empty)."""
     from sceau.registration.use_cases.certificate_authorities import create_hierarchy
 
     settings = services.settings
+    graph: Any = services  # structurally a registration.ports.Services
     lines: list[str] = []
     ensure_home(settings)
     prepare_database(settings)
     if settings.environment == "test":
-        created = create_hierarchy(services, "test", services.publication("test"))
+        created = create_hierarchy(graph, "test", services.publication("test"))
         lines += [f"AC créée: {authority.subject}" for authority in created]
         if created:
             from sceau.registration.use_cases.revocation_status import publish_revocation_status
 
-            publish_revocation_status(services)
+            publish_revocation_status(graph)
+    if demo is None:
+        demo = settings.environment == "test" and _registry_is_empty(services)
     if demo and settings.environment == "test":
         from sceau.demo import load_demo_data
 
@@ -42,7 +51,7 @@ def run_server(
     port: int,
     tls: bool,
     tls_hostname: str | None,
-    demo: bool,
+    demo: bool | None,
     echo: Any,
 ) -> None:
     import uvicorn
@@ -50,8 +59,13 @@ def run_server(
     from sceau.auth.settings import AuthSettings
     from sceau.web.app import create_app
 
-    for line in prepare_first_run(services, demo=demo):
+    lines = prepare_first_run(services, demo=demo)
+    for line in lines:
         echo(line)
+    cards = services.settings.home / "demo-cards"
+    if cards.is_dir() and not any(line.startswith("carte ") for line in lines):
+        for p12 in sorted(cards.glob("*.p12")):
+            echo(f"carte de démonstration: {p12} (mot de passe: {p12.with_suffix('.password')})")
     options: dict[str, Any] = {}
     if tls:
         from sceau.web.tls import ensure_server_certificate, uvicorn_tls_options
