@@ -26,6 +26,7 @@ from sceau.notifications.events import EXPIRY_DIGEST, EXPIRY_REMINDER
 from sceau.notifications.renderer import Renderer, new_message_id
 
 DAY = dt.timedelta(days=1)
+WATERMARK = "expiry-scan"
 
 
 @dataclass(frozen=True)
@@ -87,28 +88,48 @@ def scan_expiring(
     now: dt.datetime,
     policy: ExpiryPolicy | None = None,
 ) -> ScanReport:
-    """Record notices and queue reminders for every certificate now due (the caller commits)."""
+    """Record notices and queue reminders for every certificate now due (the caller commits).
+
+    After a first full pass, a scan only reads what changed since the previous one (its
+    *watermark*: time and highest certificate id): certificates whose offset was crossed
+    since then (``not_after`` in ``(previous + o, now + o]``), and certificates added since
+    then (primary-key range). So a steady-state scan touches only newly due rows.
+    """
     policy = policy or ExpiryPolicy()
     report = ScanReport()
     offsets = sorted(set(policy.offsets_days), reverse=True)
+    mark = uow.job_leases.watermark(WATERMARK)
+    last_id = uow.expiry.last_certificate_id()
     for index, offset in enumerate(offsets):
         smaller = offsets[index + 1] if index + 1 < len(offsets) else None
-        after = now + smaller * DAY if smaller is not None else now - policy.grace_days * DAY
+        lower = now - policy.grace_days * DAY if smaller is None else now + smaller * DAY
         if offset == 0:
-            after = now - policy.grace_days * DAY
+            lower = now - policy.grace_days * DAY
         until = now + offset * DAY
-        while True:
-            due = uow.expiry.due_in_band(offset, after=after, until=until, limit=policy.batch_size)
-            if not due:
-                break
-            _notify(
-                uow, renderer, due, offset, sender=sender, now=now, policy=policy, report=report
-            )
-            report.due += len(due)
-            report.by_offset[offset] = report.by_offset.get(offset, 0) + len(due)
-            if len(due) < policy.batch_size:
-                break
+        ranges: list[tuple[dt.datetime, int | None]] = [(lower, None)]
+        if mark is not None and mark[0] <= now:
+            crossed_after = max(lower, mark[0] + offset * DAY)
+            ranges = [(crossed_after, None), (lower, mark[1])]
+        for after, id_above in ranges:
+            while True:
+                due = uow.expiry.due_in_band(
+                    offset, after=after, until=until, limit=policy.batch_size, id_above=id_above
+                )
+                if not due:
+                    break
+                _notify(
+                    uow, renderer, due, offset, sender=sender, now=now, policy=policy, report=report
+                )
+                _count(report, due, offset)
+                if len(due) < policy.batch_size:
+                    break
+    uow.job_leases.set_watermark(WATERMARK, now, last_id)
     return report
+
+
+def _count(report: ScanReport, due: list[dict[str, Any]], offset: int) -> None:
+    report.due += len(due)
+    report.by_offset[offset] = report.by_offset.get(offset, 0) + len(due)
 
 
 def _item(

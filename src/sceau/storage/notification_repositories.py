@@ -195,6 +195,9 @@ class ExpiryRepository:
     def __init__(self, session: Session):
         self.session = session
 
+    def last_certificate_id(self) -> int:
+        return int(self.session.scalar(select(func.max(Certificate.id))) or 0)
+
     def due_in_band(
         self,
         offset_days: int,
@@ -202,9 +205,11 @@ class ExpiryRepository:
         after: dt.datetime,
         until: dt.datetime,
         limit: int,
+        id_above: int | None = None,
     ) -> list[dict[str, Any]]:
         """Issued, unrevoked, unrenewed certificates with ``after < not_after <= until`` and no
-        notice yet at ``offset_days``. Range scan on ``not_after``; both NOT EXISTS are index
+        notice yet at ``offset_days`` (and ``id > id_above`` when given). Range scan on
+        ``not_after`` (or on the primary key with ``id_above``); both NOT EXISTS are index
         lookups (``ix_certificates_replaces_id``, the notice's unique constraint)."""
         newer = aliased(Certificate)
         query = (
@@ -229,9 +234,12 @@ class ExpiryRepository:
                     )
                 ),
             )
-            .order_by(Certificate.not_after, Certificate.id)
             .limit(limit)
         )
+        if id_above is not None:  # new rows only: walk the primary key
+            query = query.where(Certificate.id > id_above).order_by(Certificate.id)
+        else:
+            query = query.order_by(Certificate.not_after, Certificate.id)
         return [dict(row._mapping) for row in self.session.execute(query)]
 
     def record(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -386,6 +394,25 @@ class JobLeaseRepository:
                 total_duration_seconds=JobLease.total_duration_seconds + duration,
                 last_error=error,
             )
+            .execution_options(synchronize_session=False)
+        )
+
+    def watermark(self, name: str) -> tuple[dt.datetime, int] | None:
+        """A job's progress mark: (time, highest row id) of its last complete pass. Kept in
+        a ``job_leases`` row named ``<name>:watermark`` (``expires_at`` = time, ``runs`` = id);
+        that row is never leased."""
+        row = self.session.get(JobLease, f"{name}:watermark")
+        if row is None or row.last_started_at is None:
+            return None
+        return row.expires_at, int(row.runs)
+
+    def set_watermark(self, name: str, at: dt.datetime, last_id: int) -> None:
+        key = f"{name}:watermark"
+        self._ensure(key)
+        self.session.execute(
+            update(JobLease)
+            .where(JobLease.name == key)
+            .values(expires_at=at, runs=last_id, last_started_at=at)
             .execution_options(synchronize_session=False)
         )
 

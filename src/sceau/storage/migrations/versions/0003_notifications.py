@@ -83,7 +83,14 @@ def upgrade() -> None:
             "certificate_id", "offset_days", name="uq_expiry_notices_certificate_offset"
         ),
     )
-    op.create_index("ix_certificates_replaces_id", "certificates", ["replaces_id"], unique=False)
+    op.create_index(
+        "ix_certificates_replaces_id",
+        "certificates",
+        ["replaces_id"],
+        unique=False,
+        sqlite_where=sa.text("replaces_id IS NOT NULL"),
+        postgresql_where=sa.text("replaces_id IS NOT NULL"),
+    )
 
     op.create_table(
         "job_leases",
