@@ -88,7 +88,7 @@ def expiry_timeline_svg(counts: list[MonthCount], *, title: str) -> Markup:
                 f'<text x="{x + bar_w / 2:.1f}" y="{y - 3:.1f}" class="valeur" '
                 f'text-anchor="middle">{month.count}</text>'
             )
-        if (month.month in (1, 7) and index > 1) or index == 0:
+        if (month.month in (1, 7) and index >= 4) or index == 0:
             parts.append(
                 f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 16}" class="graduation" '
                 f'text-anchor="middle">{escape(month.label)}</text>'
