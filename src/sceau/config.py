@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     port: int = 8080
     in_process_worker: bool = True
 
+    # Lifecycle
+    renewal_grace_days: int = 0  # renewal after expiry (the real platform: 0, valid only)
+
     # Mail (notifications). No ``smtp_host``: the embedded mail catcher receives everything.
     smtp_host: str | None = None
     smtp_port: int | None = None  # default: 465 for tls, 587 for starttls, 25 otherwise

@@ -35,7 +35,10 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 class Services(Protocol):
     """The object graph a use case runs in (built by ``sceau.bootstrap``)."""
 
-    clock: Clock
-    keyring: KeyRing
+    @property
+    def clock(self) -> Clock: ...
 
-    def unit_of_work(self) -> UnitOfWork: ...
+    @property
+    def keyring(self) -> KeyRing: ...
+
+    def unit_of_work(self) -> Any: ...

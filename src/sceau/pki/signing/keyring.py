@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Callable
@@ -20,6 +21,30 @@ class Pkcs11Settings:
     module_path: str
     token_label: str
     pin: Callable[[], str | None]
+
+
+_FILE_KEYS: dict[tuple[str, int, int, bytes], SigningKey] = {}
+_FILE_KEYS_LOCK = threading.Lock()
+
+
+def _load_file_key_once(path: Path, passphrase: bytes) -> SigningKey:
+    """Load an encrypted key file once per process (RSA-4096 validation costs up to a second).
+
+    Keyed by path, size, modification time and a digest of the passphrase: a replaced file or
+    another passphrase loads again.
+    """
+    try:
+        stat = path.stat()
+    except OSError:
+        return load_file_key(path, passphrase)  # raises the backend's clear error
+    cache_key = (str(path), stat.st_size, stat.st_mtime_ns, hashlib.sha256(passphrase).digest())
+    with _FILE_KEYS_LOCK:
+        cached = _FILE_KEYS.get(cache_key)
+    if cached is None:
+        cached = load_file_key(path, passphrase)
+        with _FILE_KEYS_LOCK:
+            cached = _FILE_KEYS.setdefault(cache_key, cached)
+    return cached
 
 
 class KeyRing:
@@ -83,7 +108,9 @@ class KeyRing:
         if cached is not None:
             return cached
         if reference.startswith("file:"):
-            key: SigningKey = load_file_key(Path(reference.removeprefix("file:")), self._require_passphrase())
+            key: SigningKey = _load_file_key_once(
+                Path(reference.removeprefix("file:")), self._require_passphrase()
+            )
         elif reference.startswith("pkcs11:"):
             if self._pkcs11 is None:
                 raise KeyBackendError("pkcs11_unconfigured", "the PKCS#11 backend is not configured")
