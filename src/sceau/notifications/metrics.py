@@ -64,7 +64,7 @@ def render_metrics(uow: Any, now: dt.datetime) -> str:
         float((now - oldest).total_seconds()) if oldest else 0.0,
     )
 
-    jobs = uow.job_leases.all()
+    jobs = [job for job in uow.job_leases.all() if not job.name.endswith(":watermark")]
     out.family("sceau_job_runs_total", "counter", "Job runs.")
     for job in jobs:
         out.sample("sceau_job_runs_total", int(job.runs), job=job.name)
