@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import typer
 
 from sceau.cli import (
@@ -63,9 +65,7 @@ def init() -> None:
     console.print(f"sceau prêt: données dans {settings.home}", highlight=False)
 
 
-def _zero():  # type: ignore[no-untyped-def]
-    import datetime as dt
-
+def _zero() -> dt.timedelta:
     return dt.timedelta(0)
 
 

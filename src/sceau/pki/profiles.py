@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, ObjectIdentifier
 
 PRODUCT_CATEGORY_OID = ObjectIdentifier("1.2.250.1.71.1.2.5")
 PRODUCT_CATEGORY_SOFTWARE = 0x03
@@ -176,11 +176,11 @@ def leaf_extensions(
             x509.AuthorityInformationAccess(
                 [
                     x509.AccessDescription(
-                        x509.AuthorityInformationAccessOID.OCSP,
+                        AuthorityInformationAccessOID.OCSP,
                         x509.UniformResourceIdentifier(policy.ocsp_url),
                     ),
                     x509.AccessDescription(
-                        x509.AuthorityInformationAccessOID.CA_ISSUERS,
+                        AuthorityInformationAccessOID.CA_ISSUERS,
                         x509.UniformResourceIdentifier(policy.ca_issuers_url),
                     ),
                 ]

@@ -156,7 +156,7 @@ class StructureRepository:
 
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.session.execute(insert(Structure.__table__), list(rows))
+            self.session.execute(insert(Structure), list(rows))
 
     def update_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Bulk UPDATE by primary key: each dict holds ``id`` and the changed columns."""
@@ -245,7 +245,7 @@ class CertificateRepository:
             .where(Certificate.authority_id == authority_id, Certificate.revoked_at.is_not(None))
             .order_by(Certificate.revoked_at, Certificate.serial)
         ).all()
-        return [(serial, revoked_at, reason) for serial, revoked_at, reason in rows]
+        return [(serial, revoked_at, reason) for serial, revoked_at, reason in rows if revoked_at]
 
     def revoked_since(self, authority_id: int, since: dt.datetime) -> list[tuple[str, dt.datetime, str | None]]:
         rows = self.session.execute(
@@ -253,7 +253,7 @@ class CertificateRepository:
             .where(Certificate.authority_id == authority_id, Certificate.revoked_at > since)
             .order_by(Certificate.revoked_at, Certificate.serial)
         ).all()
-        return [(serial, revoked_at, reason) for serial, revoked_at, reason in rows]
+        return [(serial, revoked_at, reason) for serial, revoked_at, reason in rows if revoked_at]
 
     def latest_revocation(self, authority_id: int) -> dt.datetime | None:
         return self.session.scalar(

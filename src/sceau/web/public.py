@@ -416,6 +416,7 @@ class OcspFastPath:
 
             await self.app(scope, replay, send)
             return
+        assert state is not None  # an answer comes only from the app's cache
         headers = _caching_headers(
             answer.etag, answer.this_update, answer.next_update, state.container.clock.now()
         )
@@ -428,7 +429,7 @@ class OcspFastPath:
 def _plain_ocsp_post(scope: Any) -> bool:
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
-            return value.split(b";")[0].strip().lower() == _OCSP_REQUEST.encode()
+            return bool(value.split(b";")[0].strip().lower() == _OCSP_REQUEST.encode())
     return True
 
 
