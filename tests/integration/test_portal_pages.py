@@ -286,3 +286,74 @@ def test_operator_home_lists_decisions_contracts_ca_and_crl(services, world):
     assert "Contrats d'adhésion" in _t(home) and "LOGICIEL OFFICINE SA" in _t(home)
     assert "AC IGC-SANTE" in _t(home).upper()
     assert "Courriels en échec" in _t(home)
+
+
+def test_renewal_through_the_wizard_lists_only_valid_certificates_and_pages_in_suivre(
+    services, world, leaf_keys, monkeypatch
+):
+    from sceau.registration.use_cases.request_certificates import (
+        RequestCommand,
+        request_certificates,
+    )
+    from sceau.registration.use_cases.retrieve_certificate import (
+        CURRENT_CGU_VERSION,
+        CURRENT_PC_VERSION,
+        RetrieveCommand,
+        retrieve_certificate,
+    )
+    from sceau.registration.use_cases.revoke_product import RevokeProductCommand, revoke_product
+    from sceau.web.portal import track_pages
+
+    actor = world.actor(ADMIN_A)
+    order = request_certificates(
+        services,
+        RequestCommand(
+            structure=P1, service_applicatif="LGO DMP", actor_email="a@logiciel.example",
+            actor=actor, bundle="DMP", csrs=(make_csr(leaf_keys[3]), make_csr(leaf_keys[4])),
+        ),
+    )  # fmt: skip
+    kept, revoked = (p.serial for p in order.products)
+    for serial in (kept, revoked):
+        retrieve_certificate(
+            services,
+            RetrieveCommand(serial, CODE, CODE, True, CURRENT_CGU_VERSION, CURRENT_PC_VERSION,
+                            actor=actor),
+        )  # fmt: skip
+    revoke_product(services, RevokeProductCommand(revoked, "keyCompromise", actor=actor))
+
+    admin = _client(services, world, ADMIN_A)
+    admin.post("/demander/etape1", {"offre": "ORG", "structure": P1}, csrf_from="/demander")
+    step2 = _t(admin.get("/demander/etape2"))
+    assert kept in step2 and revoked not in step2  # only valid certificates are renewable
+    chosen = admin.post(
+        "/demander/etape2", {"action": "renouveler", "serie": kept}, csrf_from="/demander/etape2"
+    )
+    assert chosen.status_code == 303
+    step3 = _t(admin.get("/demander/etape3"))
+    assert "renouvellement du certificat" in step3 and "readonly" in step3
+    admin.post(
+        "/demander/etape3", {"actor_email": "a@logiciel.example"}, csrf_from="/demander/etape3"
+    )
+    same_key = admin.post(
+        "/demander/etape4",
+        {"source_cle": "csr", "csrf_token": admin.csrf("/demander/etape4")},
+        files={"csr_0": _csr_file(leaf_keys[3])},
+    )
+    assert same_key.status_code == 422 and "nouvelle clé" in _words(same_key)
+    renewed = admin.post(
+        "/demander/etape4",
+        {"source_cle": "csr", "csrf_token": admin.csrf("/demander/etape4")},
+        files={"csr_0": _csr_file(leaf_keys[5])},
+    )
+    assert renewed.status_code == 303
+    (new_serial,) = _serials(_t(admin.get("/demander/finalisation")))
+    assert new_serial not in (kept, revoked)
+
+    # SUIVRE pages through the three products, newest first, two per page.
+    monkeypatch.setattr(track_pages, "PAGE_SIZE", 2)
+    first = _t(admin.get("/suivre"))
+    assert new_serial in first and revoked in first and kept not in first
+    next_url = re.search(r'href="(/suivre\?[^"]*avant=\d+)"', first).group(1)
+    second = _t(admin.get(html.unescape(next_url)))
+    assert kept in second and new_serial not in second
+    assert "Page suivante" not in second and "Première page" in second
