@@ -314,10 +314,15 @@ def recover() -> None:
     from sceau.registration.use_cases.issue_certificate import resume_pending_issuance
 
     services = container()
+    from sceau.registration.use_cases.recover_orders import resume_interrupted_orders
+
     completed = resume_pending_issuance(services, older_than=dt.timedelta(0))
     for serial in completed:
         console.print(f"émission terminée après interruption: {serial}", highlight=False)
-    if not completed:
+    settled = resume_interrupted_orders(services, older_than=dt.timedelta(0))
+    for line in settled:
+        console.print(line, highlight=False)
+    if not completed and not settled:
         console.print("aucune émission interrompue")
 
 

@@ -58,9 +58,13 @@ def init() -> None:
     created = create_hierarchy(services, "test", services.publication("test"))
     for authority in created:
         console.print(f"AC créée: {authority.subject} ({authority.slug})", highlight=False)
+    from sceau.registration.use_cases.recover_orders import resume_interrupted_orders
+
     resumed = resume_pending_issuance(services, older_than=_zero())
     for serial in resumed:
         console.print(f"émission reprise après interruption: {serial}")
+    for line in resume_interrupted_orders(services, older_than=_zero()):
+        console.print(line, highlight=False)
     _publish_status(services)
     console.print(f"sceau prêt: données dans {settings.home}", highlight=False)
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from sceau.registration.use_cases.issue_certificate import resume_pending_issuance
+from sceau.registration.use_cases.recover_orders import resume_interrupted_orders
 from sceau.registration.use_cases.revocation_status import publish_revocation_status
 
 
 def refresh_revocation_status(container: Any) -> list[str]:
-    """Finish interrupted issuances, then bring CRLs and OCSP responses up to date."""
+    """Finish interrupted issuances and orders, then bring CRLs and OCSP up to date."""
     lines = [f"émission reprise: {serial}" for serial in resume_pending_issuance(container)]
+    lines += resume_interrupted_orders(container)
     return lines + publish_revocation_status(container)
