@@ -319,7 +319,7 @@ def recover() -> None:
     completed = resume_pending_issuance(services, older_than=dt.timedelta(0))
     for serial in completed:
         console.print(f"émission terminée après interruption: {serial}", highlight=False)
-    settled = resume_interrupted_orders(services, older_than=dt.timedelta(0))
+    settled = resume_interrupted_orders(services)  # a 2-minute grace: a live request may be mid-way
     for line in settled:
         console.print(line, highlight=False)
     if not completed and not settled:

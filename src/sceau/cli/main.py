@@ -63,7 +63,7 @@ def init() -> None:
     resumed = resume_pending_issuance(services, older_than=_zero())
     for serial in resumed:
         console.print(f"émission reprise après interruption: {serial}")
-    for line in resume_interrupted_orders(services, older_than=_zero()):
+    for line in resume_interrupted_orders(services):
         console.print(line, highlight=False)
     _publish_status(services)
     console.print(f"sceau prêt: données dans {settings.home}", highlight=False)
