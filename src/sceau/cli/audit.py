@@ -52,7 +52,7 @@ def list_events(
                 )
             )
             continue
-        details = json.dumps(line.details, ensure_ascii=False, sort_keys=True)
+        details = "" if line.details is None else json.dumps(line.details, sort_keys=True)
         typer.echo(
             f"{line.id}\t{line.at:%Y-%m-%d %H:%M:%S}Z\t{esc(line.outcome)}\t{esc(line.action)}"
             f"\tacteur={esc(line.actor)}\tcible={esc(line.target or '-')}"
