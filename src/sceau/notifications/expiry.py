@@ -51,17 +51,20 @@ class ScanReport:
 
 def certificate_contacts(uow: Any, certificates: list[dict[str, Any]]) -> dict[int, list[str]]:
     """E-mail addresses to remind, per certificate id: the technical administrators with an
-    active habilitation on the certificate's structure. Extend here with the order contacts
-    (``actor_email``/``cc_email`` of the order) once orders are stored."""
+    active habilitation on the certificate's structure, then the contacts given on the order
+    (``actor_email``, ``cc_email``) — the guide sends the notice to the addresses "renseignées
+    sur la plateforme"."""
     administrators = uow.expiry.administrators(
         {c["structure_id"] for c in certificates if c["structure_id"] is not None}
     )
+    ordered = uow.expiry.order_contacts(c["id"] for c in certificates)
     contacts: dict[int, list[str]] = {}
     for certificate in certificates:
         emails: list[str] = []
-        for admin in administrators.get(certificate["structure_id"], []):
-            if admin["email"].lower() not in {e.lower() for e in emails}:
-                emails.append(admin["email"])
+        candidates = [a["email"] for a in administrators.get(certificate["structure_id"], [])]
+        for email in candidates + ordered.get(certificate["id"], []):
+            if email.lower() not in {e.lower() for e in emails}:
+                emails.append(email)
         contacts[certificate["id"]] = emails
     return contacts
 

@@ -284,6 +284,22 @@ class ExpiryRepository:
                     )
         return found
 
+    def order_contacts(self, certificate_ids: Iterable[int]) -> dict[int, list[str]]:
+        """The order's "e-mail de l'acteur" and CC per certificate ordered through DEMANDER."""
+        from sceau.storage.tables import CertificateOrder, OrderProduct
+
+        ids = sorted(set(certificate_ids))
+        found: dict[int, list[str]] = {}
+        for start in range(0, len(ids), 500):
+            rows = self.session.execute(
+                select(OrderProduct.certificate_id, CertificateOrder.actor_email, CertificateOrder.cc_email)
+                .join(CertificateOrder, CertificateOrder.id == OrderProduct.order_id)
+                .where(OrderProduct.certificate_id.in_(ids[start : start + 500]))
+            ).all()
+            for certificate_id, actor_email, cc_email in rows:
+                found[certificate_id] = [e for e in (actor_email, cc_email) if e]
+        return found
+
     def structures(self, structure_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         ids = sorted(set(structure_ids))
         found: dict[int, dict[str, Any]] = {}
