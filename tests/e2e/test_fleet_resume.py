@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from api_server import environment, free_port, running_server, sceau, seed
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
 PHARMACIES = 200
 
 
@@ -64,16 +65,19 @@ def test_interrupted_fleet_resumes_without_ordering_twice(tmp_path: Path) -> Non
             "--target",
             str(target),
         ]
-        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        log = open(tmp_path / "first-run.log", "wb")  # noqa: SIM115 - closed below
+        # Its own session, like a terminal: Ctrl-C goes to the whole process group.
+        first = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 300
         while _done(state) < 60:  # 60 of 400 orders done: well before the middle
-            assert first.poll() is None, first.communicate()
+            assert first.poll() is None, (tmp_path / "first-run.log").read_text()
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        first.send_signal(signal.SIGINT)
+        os.killpg(first.pid, signal.SIGINT)
         time.sleep(0.5)
         first.kill()  # SIGKILL: no clean shutdown, no report
-        first.communicate()
+        first.wait(timeout=30)
+        log.close()
         interrupted_at = _done(state)
         assert 60 <= interrupted_at < 2 * PHARMACIES
 
@@ -90,7 +94,8 @@ def test_interrupted_fleet_resumes_without_ordering_twice(tmp_path: Path) -> Non
         assert counts["by_state"].get("retrieved") == 3 * PHARMACIES
         serials, before = [], None
         while True:
-            page = operator.get("/orders", params={"limit": 200, "before_id": before}).json()
+            params = {"limit": 200} if before is None else {"limit": 200, "before_id": before}
+            page = operator.get("/orders", params=params).json()
             serials += [p["serial"] for p in page["items"]]
             before = page["next_before_id"]
             if before is None:

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
 import pytest
-from conftest import make_csr
 from cryptography.hazmat.primitives.asymmetric import rsa
 from registry_world import ADMIN_A, ADMIN_B, P1, P2, build_world
 
+from conftest import make_csr
 from sceau.registration.use_cases.request_certificates import RequestCommand, request_certificates
 from sceau.web.api.tokens import create_token, revoke_token
 from sceau.web.app import create_app
@@ -66,20 +65,33 @@ def api(services, leaf_keys) -> Api:  # type: ignore[no-untyped-def]
         view = request_certificates(
             services,
             RequestCommand(
-                structure=structure, service_applicatif="DMP", actor_email="a@b.example",
-                actor=world.actor(admin), bundle="DMP",
+                structure=structure,
+                service_applicatif="DMP",
+                actor_email="a@b.example",
+                actor=world.actor(admin),
+                bundle="DMP",
                 csrs=(make_csr(next(keys)), make_csr(next(keys))),
             ),
         )
         serials[structure] = [p.serial for p in view.products]
     tokens = {
-        "operator": create_token(services, name="op", scopes=("read", "order", "revoke"), days=30, operator=True)[0],
-        "admin_a": create_token(services, name="a", scopes=("read", "order", "revoke"), days=30, person_idnat=ADMIN_A)[0],
-        "admin_b": create_token(services, name="b", scopes=("read", "order", "revoke"), days=30, person_idnat=ADMIN_B)[0],
-        "reader_a": create_token(services, name="r", scopes=("read",), days=30, person_idnat=ADMIN_A)[0],
+        "operator": create_token(
+            services, name="op", scopes=("read", "order", "revoke"), days=30, operator=True
+        )[0],
+        "admin_a": create_token(
+            services, name="a", scopes=("read", "order", "revoke"), days=30, person_idnat=ADMIN_A
+        )[0],
+        "admin_b": create_token(
+            services, name="b", scopes=("read", "order", "revoke"), days=30, person_idnat=ADMIN_B
+        )[0],
+        "reader_a": create_token(
+            services, name="r", scopes=("read",), days=30, person_idnat=ADMIN_A
+        )[0],
         "bad": "sceau_" + "x" * 43,
     }
-    revoked, view = create_token(services, name="rev", scopes=("read",), days=30, person_idnat=ADMIN_A)
+    revoked, view = create_token(
+        services, name="rev", scopes=("read",), days=30, person_idnat=ADMIN_A
+    )
     revoke_token(services, view.id)
     tokens["revoked"] = revoked
     expired, _ = create_token(services, name="exp", scopes=("read",), days=1, person_idnat=ADMIN_A)
@@ -125,7 +137,10 @@ def test_expired_and_revoked_tokens_say_why(api: Api) -> None:
 
 def test_structures_filtered_by_rights(api: Api) -> None:
     _unauthenticated_refused(api, "GET", "/api/v1/structures")
-    idnsts = lambda who: {s["finess_et"] for s in api.call(who, "GET", "/api/v1/structures").json()["items"]}  # noqa: E731
+    def idnsts(who):
+        return {
+            s["finess_et"] for s in api.call(who, "GET", "/api/v1/structures").json()["items"]
+        }
     assert idnsts("operator") == {P1, P2}
     assert idnsts("admin_a") == {P1}
     assert idnsts("admin_b") == {P2}
@@ -140,7 +155,10 @@ def test_structure_by_reference(api: Api) -> None:
 
 def test_habilitations(api: Api) -> None:
     _unauthenticated_refused(api, "GET", "/api/v1/habilitations")
-    seen = lambda who: {h["structure_idnst"] for h in api.call(who, "GET", "/api/v1/habilitations").json()}  # noqa: E731
+    def seen(who):
+        return {
+            h["structure_idnst"] for h in api.call(who, "GET", "/api/v1/habilitations").json()
+        }
     assert len(seen("operator")) == 2
     assert seen("admin_a") == {"1" + P1}
     assert seen("admin_b") == {"1" + P2}
@@ -158,18 +176,29 @@ def test_bundles_terms_dashboard(api: Api) -> None:
 
 def _order_body(api: Api, structure: str) -> dict[str, object]:
     pem = make_csr(api.key_factory()).decode()
-    return {"structure": structure, "service_applicatif": "INSI-AUTO",
-            "actor_email": "a@b.example", "bundle": "INSI", "csrs": [pem]}
+    return {
+        "structure": structure,
+        "service_applicatif": "INSI-AUTO",
+        "actor_email": "a@b.example",
+        "bundle": "INSI",
+        "csrs": [pem],
+    }
 
 
 def test_create_order(api: Api) -> None:
     _unauthenticated_refused(api, "POST", "/api/v1/orders", json=_order_body(api, P1))
     _problem(api.call("admin_b", "POST", "/api/v1/orders", json=_order_body(api, P1)), 403)
-    _problem(api.call("reader_a", "POST", "/api/v1/orders", json=_order_body(api, P1)), 403, "token_scope_missing")
+    _problem(
+        api.call("reader_a", "POST", "/api/v1/orders", json=_order_body(api, P1)),
+        403,
+        "token_scope_missing",
+    )
     created = api.call("admin_a", "POST", "/api/v1/orders", json=_order_body(api, P1))
     assert created.status_code == 201, created.text
     assert created.json()["products"][0]["state"] == "issued"
-    assert api.call("operator", "POST", "/api/v1/orders", json=_order_body(api, P2)).status_code == 201
+    assert (
+        api.call("operator", "POST", "/api/v1/orders", json=_order_body(api, P2)).status_code == 201
+    )
 
 
 def test_idempotency_key_never_orders_twice(api: Api) -> None:
@@ -181,7 +210,11 @@ def test_idempotency_key_never_orders_twice(api: Api) -> None:
     assert again.headers["idempotent-replayed"] == "true"
     assert first.json()["id"] == again.json()["id"]
     other = dict(body, service_applicatif="INSI-MANU")
-    _problem(api.call("admin_a", "POST", "/api/v1/orders", json=other, headers=headers), 422, "idempotency_key_reused")
+    _problem(
+        api.call("admin_a", "POST", "/api/v1/orders", json=other, headers=headers),
+        422,
+        "idempotency_key_reused",
+    )
     listed = api.call("admin_a", "GET", "/api/v1/orders?q=INSI").json()["items"]
     assert len(listed) == 1
 
@@ -192,7 +225,9 @@ def test_list_and_get_orders(api: Api) -> None:
     assert {i["structure_idnst"] for i in items} == {"1" + P1}
     page = api.call("operator", "GET", "/api/v1/orders?limit=3").json()
     assert len(page["items"]) == 3 and page["next_before_id"]
-    rest = api.call("operator", "GET", f"/api/v1/orders?limit=3&before_id={page['next_before_id']}").json()
+    rest = api.call(
+        "operator", "GET", f"/api/v1/orders?limit=3&before_id={page['next_before_id']}"
+    ).json()
     assert len(rest["items"]) == 1 and rest["next_before_id"] is None
     order_a = items[0]["order_id"]
     _unauthenticated_refused(api, "GET", f"/api/v1/orders/{order_a}")
@@ -212,16 +247,30 @@ def test_certificate_read_and_download(api: Api) -> None:
         assert api.call("admin_a", "GET", path).status_code == 200
         assert api.call("operator", "GET", path).status_code == 200
         _problem(api.call("admin_b", "GET", path), 403)
-    for fmt, media in (("pem", "application/x-pem-file"), ("der", "application/pkix-cert"),
-                       ("p7b", "application/x-pkcs7-certificates")):
-        response = api.call("reader_a", "GET", f"/api/v1/certificates/{serial}/download?format={fmt}")
+    for fmt, media in (
+        ("pem", "application/x-pem-file"),
+        ("der", "application/pkix-cert"),
+        ("p7b", "application/x-pkcs7-certificates"),
+    ):
+        response = api.call(
+            "reader_a", "GET", f"/api/v1/certificates/{serial}/download?format={fmt}"
+        )
         assert response.status_code == 200 and response.headers["content-type"].startswith(media)
-    _problem(api.call("admin_a", "GET", f"/api/v1/certificates/{serial}/download?format=p12"), 409, "pkcs12_unavailable")
+    _problem(
+        api.call("admin_a", "GET", f"/api/v1/certificates/{serial}/download?format=p12"),
+        409,
+        "pkcs12_unavailable",
+    )
 
 
 def _retrieve_body() -> dict[str, object]:
-    return {"revocation_code": CODE, "revocation_code_confirmation": CODE, "accept_terms": True,
-            "cgu_version": "CGU-SCEAU-1.0", "pc_version": "PC-ORG-TEST-1.0"}
+    return {
+        "revocation_code": CODE,
+        "revocation_code_confirmation": CODE,
+        "accept_terms": True,
+        "cgu_version": "CGU-SCEAU-1.0",
+        "pc_version": "PC-ORG-TEST-1.0",
+    }
 
 
 def test_retrieve(api: Api) -> None:
@@ -230,14 +279,26 @@ def test_retrieve(api: Api) -> None:
     _unauthenticated_refused(api, "POST", path, json=_retrieve_body())
     _problem(api.call("admin_b", "POST", path, json=_retrieve_body()), 403)
     _problem(api.call("reader_a", "POST", path, json=_retrieve_body()), 403, "token_scope_missing")
-    _problem(api.call("admin_a", "POST", path, json=dict(_retrieve_body(), accept_terms=False)), 422, "terms_not_accepted")
+    _problem(
+        api.call("admin_a", "POST", path, json=dict(_retrieve_body(), accept_terms=False)),
+        422,
+        "terms_not_accepted",
+    )
     done = api.call("admin_a", "POST", path, json=_retrieve_body())
     assert done.status_code == 200, done.text
     assert done.json()["product"]["state"] == "retrieved"
     pem = next(f for f in done.json()["files"] if f["name"].endswith(".pem"))
     assert base64.b64decode(pem["content_base64"]).startswith(b"-----BEGIN CERTIFICATE-----")
     _problem(api.call("admin_a", "POST", path, json=_retrieve_body()), 409, "invalid_transition")
-    assert api.call("operator", "POST", f"/api/v1/certificates/{api.serials[P2][0]}/retrieve", json=_retrieve_body()).status_code == 200
+    assert (
+        api.call(
+            "operator",
+            "POST",
+            f"/api/v1/certificates/{api.serials[P2][0]}/retrieve",
+            json=_retrieve_body(),
+        ).status_code
+        == 200
+    )
 
 
 def test_renew(api: Api) -> None:
@@ -251,7 +312,12 @@ def test_renew(api: Api) -> None:
     assert renewed.status_code == 201, renewed.text
     assert renewed.json()["kind"] == "renewal"
     _problem(api.call("admin_a", "POST", path, json=body()), 409, "renewal_exists")
-    assert api.call("operator", "POST", f"/api/v1/certificates/{api.serials[P2][1]}/renew", json=body()).status_code == 201
+    assert (
+        api.call(
+            "operator", "POST", f"/api/v1/certificates/{api.serials[P2][1]}/renew", json=body()
+        ).status_code
+        == 201
+    )
 
 
 def test_revoke(api: Api) -> None:
@@ -266,7 +332,12 @@ def test_revoke(api: Api) -> None:
     assert done.json()["reason"] == "keyCompromise"
     _problem(api.call("admin_a", "POST", path, json={}), 409, "already_revoked")
     assert api.call("admin_a", "GET", f"/api/v1/certificates/{serial}").json()["state"] == "revoked"
-    assert api.call("operator", "POST", f"/api/v1/certificates/{api.serials[P2][0]}/revoke", json={}).status_code == 200
+    assert (
+        api.call(
+            "operator", "POST", f"/api/v1/certificates/{api.serials[P2][0]}/revoke", json={}
+        ).status_code
+        == 200
+    )
 
 
 def test_rate_limit_per_token(api: Api) -> None:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sceau.cli.common import console, error_console, handle_errors
+from sceau.client.api import SceauApi
 
 app = typer.Typer(
     help="Côté éditeur / pharmacie: clés, CSR, commande, installation, contrôle.",
@@ -39,7 +40,7 @@ def _api(
     card_cert: Path | None,
     card_key: Path | None,
     server_ca: Path | None,
-):  # type: ignore[no-untyped-def]
+) -> SceauApi:
     from sceau.client.api import Credentials, SceauApi
 
     if token is None and token_file is not None:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import csv
+import ctypes
 import datetime as dt
 import json
 import os
 import signal
 import sqlite3
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -217,7 +219,17 @@ def _key_stream(count: int, processes: int, stop: threading.Event) -> Iterator[b
 
 
 def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    """Pool worker set-up: the parent decides when to stop (Ctrl-C reaches the whole process
+    group), and on Linux a worker dies with its parent, even when the parent is SIGKILLed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() == 1:  # the parent already died before prctl
+            os._exit(1)
 
 
 def fleet_order(

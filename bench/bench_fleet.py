@@ -1,0 +1,118 @@
+"""Fleet order end to end: N pharmacies × (DMP AUTH_CLI + SIGN, INSI-AUTO) against a local
+``sceau serve``, through the real ``sceau client fleet order`` command (keys generated on
+every core, orders, RETIRER, PKCS#12 installation, state file and reports).
+
+Printed: certificates per second, and the floor set by RSA-2048 key generation on all cores,
+measured in the same run (a sample of keys made the way the fleet makes them, extrapolated
+to the fleet's count). Target: within 1.3× of that floor. Server and client share the
+machine, so the server's signing, linting and argon2 hashing compete with key generation.
+
+    python bench/bench_fleet.py [pharmacies=2000] [--no-retrieve]
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import csv
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "e2e"))
+from api_server import environment, free_port, running_server, sceau, seed
+
+from sceau.client.keys import generate_key_pem
+
+PHARMACIES = int(next((a for a in sys.argv[1:] if a.isdigit()), "2000"))
+RETRIEVE = "--no-retrieve" not in sys.argv
+PER_PHARMACY = 3
+FLOOR_SAMPLE = 600
+
+
+def key_generation_rate(count: int) -> float:
+    """Keys per second on every core, made like the fleet makes them."""
+    workers = os.cpu_count() or 1
+    with futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(generate_key_pem, range(workers), chunksize=1))  # warm the pool up
+        start = time.perf_counter()
+        list(pool.map(_one_key, range(count), chunksize=4))
+        return count / (time.perf_counter() - start)
+
+
+def _one_key(_: int) -> bytes:
+    return generate_key_pem()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        home, port = base / "server", free_port()
+        env = environment(home, port)
+        started = time.perf_counter()
+        sceau(env, "init")
+        world = seed(home, PHARMACIES + 2)
+        print(
+            f"set-up (init + {PHARMACIES} pharmacies habilitated): "
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        table = base / "pharmacies.csv"
+        with open(table, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["structure"])
+            writer.writerows([s] for s in world.structures[:PHARMACIES])
+        certificates = PHARMACIES * PER_PHARMACY
+        with running_server(env, port, base / "serve.log") as url:
+            rate = key_generation_rate(FLOOR_SAMPLE)
+            floor = certificates / rate
+            client_env = {
+                **environment(base / "client", port),
+                "SCEAU_SERVER": url,
+                "SCEAU_TOKEN": world.tokens["admin_a"],
+                "SCEAU_EMAIL": "flotte@logiciel.example",
+            }
+            command = [
+                sys.executable,
+                "-m",
+                "sceau.cli.main",
+                "client",
+                "fleet",
+                "order",
+                "--csv",
+                str(table),
+                "--bundle",
+                "dmp,insi-auto",
+                "--target",
+                str(base / "fleet"),
+            ]
+            if not RETRIEVE:
+                command.append("--no-retrieve")
+            start = time.perf_counter()
+            done = subprocess.run(command, env=client_env, capture_output=True, text=True)
+            elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(done.stdout + done.stderr)
+        with sqlite3.connect(base / "fleet" / "fleet-state.sqlite") as db:
+            installed = db.execute("SELECT COUNT(*) FROM certificates").fetchone()[0]
+        assert installed == certificates, installed
+    cores = os.cpu_count()
+    print(
+        f"fleet order, {PHARMACIES} pharmacies × {PER_PHARMACY} certificates "
+        f"({'with' if RETRIEVE else 'without'} RETIRER), {cores} cores"
+    )
+    print(
+        f"  end to end:            {elapsed:8.1f} s   {certificates / elapsed:7.1f} certificates/s"
+    )
+    print(
+        f"  RSA-2048 keygen floor: {floor:8.1f} s   {rate:7.1f} keys/s on {cores} cores "
+        f"(sample of {FLOOR_SAMPLE} keys)"
+    )
+    print(f"  ratio to the floor:    {elapsed / floor:8.2f}×  (target ≤ 1.30×)")
+
+
+if __name__ == "__main__":
+    main()
