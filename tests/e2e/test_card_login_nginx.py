@@ -21,6 +21,7 @@ from sceau.web.tls import ensure_server_certificate
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.slow,
     pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx not installed"),
 ]
 PROXY_ADDRESS = "127.0.0.2"  # nginx connects to sceau from here; tests connect from 127.0.0.1

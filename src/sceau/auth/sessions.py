@@ -132,6 +132,7 @@ class SessionStore:
         """A new anonymous session (it carries the CSRF token of the login forms)."""
         now = self.services.clock.now()
         with self._uow() as uow:
+            uow.web_sessions.delete_idle(now - self.idle)  # dead sessions go (indexed delete)
             token, session = self._create(uow, now, source)
             uow.commit()
             return token, session
