@@ -41,7 +41,9 @@ class Container:
             settings.keys_dir,
             settings.read_ca_passphrase,
             backend=settings.ca_key_backend,
-            pkcs11=Pkcs11Settings(settings.pkcs11_module, settings.pkcs11_token, settings.read_pkcs11_pin),
+            pkcs11=Pkcs11Settings(
+                settings.pkcs11_module, settings.pkcs11_token, settings.read_pkcs11_pin
+            ),
         )
 
     def unit_of_work(self) -> SqlUnitOfWork:

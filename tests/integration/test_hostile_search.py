@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.exc import DataError
 
 from sceau.pki.errors import SceauError
 from sceau.registration.use_cases.structures import (
@@ -58,12 +57,6 @@ def test_hostile_search_text_is_data(services, pharmacy, text):
     assert len(list_structures(services, "operator", "PHARMACIE")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DataError,
-    reason="finding (docs/security.md): a NUL in a search field reaches PostgreSQL, which "
-    "refuses it with a DataError (a 500) instead of a clear SceauError or an empty page",
-)
 def test_nul_in_search_text(services, pharmacy, db_engine):
     if db_engine == "sqlite":
         pytest.skip("SQLite stores NUL: only PostgreSQL shows the finding")

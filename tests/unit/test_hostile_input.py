@@ -16,7 +16,6 @@ import time
 
 import pytest
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
@@ -53,24 +52,13 @@ def valid_csr_der() -> bytes:
     return csr.public_bytes(serialization.Encoding.DER)
 
 
-def csr_outcome(data: bytes, *, known_findings: bool = True) -> str:
-    """``accepted`` or the CsrError code; any other exception fails the test.
-
-    ``UnsupportedAlgorithm`` (an unknown key algorithm OID) and ``InvalidVersion`` (a CSR
-    version other than 1) are known findings, pinned by the strict xfails
-    ``test_unknown_key_algorithm_is_a_csr_error`` and ``test_unknown_csr_version_is_a_csr_error``;
-    they are tolerated elsewhere so that the other properties keep running until
-    ``sceau.pki.csr`` catches them.
-    """
+def csr_outcome(data: bytes) -> str:
+    """``accepted`` or the CsrError code; any other exception fails the test."""
     try:
         validate_csr(data)
     except CsrError as exc:
         assert exc.code and exc.message
         return exc.code
-    except (UnsupportedAlgorithm, x509.InvalidVersion):
-        if not known_findings:
-            raise
-        return "known_finding"
     return "accepted"
 
 
@@ -141,31 +129,19 @@ def test_huge_and_odd_csrs_are_refused_quickly():
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnsupportedAlgorithm,
-    reason="finding (docs/security.md): validate_csr lets cryptography's UnsupportedAlgorithm "
-    "escape for an unknown public-key algorithm OID (a 500 at the API) instead of a CsrError",
-)
 def test_unknown_key_algorithm_is_a_csr_error():
     der = valid_csr_der()
     rsa_encryption = bytes.fromhex("06092a864886f70d010101")
     at = der.index(rsa_encryption) + len(rsa_encryption) - 1
     altered = der[:at] + b"\x05" + der[at + 1 :]  # 1.2.840.113549.1.1.5: not a key type
-    assert csr_outcome(altered, known_findings=False) == "csr_unsupported_key"
+    assert csr_outcome(altered) == "csr_unsupported_key"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=x509.InvalidVersion,
-    reason="finding (docs/security.md): validate_csr lets cryptography's InvalidVersion escape "
-    "for a CSR whose version is not v1 (a 500 at the API) instead of a CsrError",
-)
 def test_unknown_csr_version_is_a_csr_error():
     der = valid_csr_der()
     at = der.index(b"\x02\x01\x00")  # CertificationRequestInfo.version INTEGER 0 (v1)
     altered = der[:at] + b"\x02\x01\x01" + der[at + 3 :]
-    assert csr_outcome(altered, known_findings=False) == "csr_malformed"
+    assert csr_outcome(altered) == "csr_malformed"
 
 
 def test_csr_with_a_non_rsa_key_is_a_csr_error():
@@ -247,17 +223,10 @@ def test_service_applicatif_is_valid_or_a_policy_error(value, insi):
         return
     assert accepted == value and 0 < len(accepted) <= 64
     assert escape_for_display(accepted) == accepted  # no control character can pass
-    if any(ord(c) > 0xFFFF for c in accepted):
-        return  # known finding: test_astral_letters_are_refused_in_service_applicatif
+    assert all(ord(c) <= 0x17F or c == "’" for c in accepted)  # Latin script only
     x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, accepted)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (docs/security.md): validate_service_applicatif accepts letters outside "
-    "the BMP (e.g. MATHEMATICAL BOLD A, look-alikes of ASCII); 40 of them pass the 64-character "
-    "rule, then cryptography refuses the CN with a ValueError (a 500, not a PolicyError)",
-)
 def test_astral_letters_are_refused_in_service_applicatif():
     with pytest.raises(PolicyError):
         validate_service_applicatif("LGC-" + "\U0001d400" * 40)
@@ -316,7 +285,7 @@ def test_person_email_is_valid_or_a_clear_error(value):
     try:
         validate_person_email(value)
     except SceauError as exc:
-        assert exc.code == "email_format"
+        assert exc.code in ("email_required", "email_format")
 
 
 @pytest.mark.parametrize(
@@ -343,11 +312,6 @@ def test_person_email_refuses_line_breaks(value):
         validate_person_email(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (docs/security.md): persons.validate_email accepts a comma (a second "
-    "recipient), NUL (PostgreSQL refuses it: a 500), control characters and brackets",
-)
 @pytest.mark.parametrize("value", ["a,b@c.fr", "a@b.fr\x00", "\x08@0.0", "<a>@b.fr"])
 def test_person_email_refuses_what_a_mail_header_cannot_carry(value):
     with pytest.raises(SceauError):

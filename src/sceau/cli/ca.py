@@ -17,7 +17,9 @@ app = typer.Typer(help="Autorités de certification (cérémonie, inspection).",
 @handle_errors
 def create(
     env: str = typer.Option("test", "--env", help="test ou prod"),
-    key_backend: str = typer.Option(None, "--key-backend", help="file ou pkcs11 (défaut: configuration)"),
+    key_backend: str = typer.Option(
+        None, "--key-backend", help="file ou pkcs11 (défaut: configuration)"
+    ),
 ) -> None:
     """Create (idempotently) a TEST or PROD hierarchy: root, organisations CA, persons CA."""
     from dataclasses import replace
@@ -44,7 +46,9 @@ def create(
     if not created:
         console.print(f"la hiérarchie {environment.upper()} existe déjà: rien à faire")
     for authority in created:
-        console.print(f"AC créée: {authority.subject} — clé {authority.key_reference}", highlight=False)
+        console.print(
+            f"AC créée: {authority.subject} — clé {authority.key_reference}", highlight=False
+        )
 
 
 @app.command("list")

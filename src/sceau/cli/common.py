@@ -42,7 +42,9 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SceauError as exc:
-            error_console.print(f"erreur [{exc.code}]: {exc.message}", highlight=False, markup=False)
+            error_console.print(
+                f"erreur [{exc.code}]: {exc.message}", highlight=False, markup=False
+            )
             raise typer.Exit(EXIT_CODES.get(exc.kind, 1)) from None
         except (OSError, ValueError) as exc:
             error_console.print(f"erreur: {exc}", highlight=False, markup=False)

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -54,7 +55,7 @@ def _parse(data: bytes) -> x509.CertificateSigningRequest:
         return x509.load_der_x509_csr(data)
     except CsrError:
         raise
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise CsrError(
             "csr_malformed", f"CSR mal formée: ce n'est pas une demande PKCS#10 lisible ({exc})"
         ) from exc
@@ -65,8 +66,10 @@ def validate_csr(data: bytes) -> ValidatedCsr:
     csr = _parse(data)
     try:
         key = csr.public_key()
-    except (ValueError, TypeError) as exc:
-        raise CsrError("csr_unsupported_key", f"clé publique illisible ou non prise en charge ({exc})") from exc
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise CsrError(
+            "csr_unsupported_key", f"clé publique illisible ou non prise en charge ({exc})"
+        ) from exc
     if not isinstance(key, rsa.RSAPublicKey):
         raise CsrError(
             "csr_unsupported_key",
@@ -74,7 +77,7 @@ def validate_csr(data: bytes) -> ValidatedCsr:
         )
     try:
         signature_ok = csr.is_signature_valid
-    except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.UnsupportedGeneralNameType) as exc:
         raise CsrError("csr_bad_signature", f"signature de la CSR invérifiable ({exc})") from exc
     if not signature_ok:
         raise CsrError(

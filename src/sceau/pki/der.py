@@ -34,7 +34,9 @@ def octet_string(data: bytes) -> bytes:
     return tlv(0x04, data)
 
 
-def signed_structure(tbs: bytes, signature: bytes, algorithm: bytes = SHA256_WITH_RSA_ALGORITHM) -> bytes:
+def signed_structure(
+    tbs: bytes, signature: bytes, algorithm: bytes = SHA256_WITH_RSA_ALGORITHM
+) -> bytes:
     """``SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }`` (certificate, CRL)."""
     return sequence(tbs, algorithm, bit_string(signature))
 

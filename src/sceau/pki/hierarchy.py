@@ -162,7 +162,11 @@ def create_ocsp_responder_certificate(
     issuer_cn = issuer.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
     name = x509.Name(
         [
-            *(rdn for rdn in issuer.subject.rdns if next(iter(rdn)).oid != x509.NameOID.COMMON_NAME),
+            *(
+                rdn
+                for rdn in issuer.subject.rdns
+                if next(iter(rdn)).oid != x509.NameOID.COMMON_NAME
+            ),
             x509.RelativeDistinguishedName(
                 [x509.NameAttribute(x509.NameOID.COMMON_NAME, f"{issuer_cn!s} OCSP")]
             ),

@@ -33,7 +33,13 @@ def _check_value(field: str, value: str, max_length: int = MAX_RDN_LENGTH) -> st
             f"{field.lower()}_too_long", f"{field}: {len(value)} caractères, maximum {max_length}"
         )
     if _FORBIDDEN.search(value):
-        raise PolicyError(f"{field.lower()}_control_char", f"{field}: caractère de contrôle interdit")
+        raise PolicyError(
+            f"{field.lower()}_control_char", f"{field}: caractère de contrôle interdit"
+        )
+    if any(ord(c) > 0xFFFF for c in value):
+        raise PolicyError(
+            f"{field.lower()}_characters", f"{field}: caractère hors du plan multilingue de base"
+        )
     return value
 
 
@@ -74,7 +80,9 @@ class OrganisationSubject:
         )
 
 
-def ca_name(common_name: str, organisation: str, organisation_identifier: str, range_ou: str) -> x509.Name:
+def ca_name(
+    common_name: str, organisation: str, organisation_identifier: str, range_ou: str
+) -> x509.Name:
     """A CA name in IGC-Santé DER order: ``C, O, OU=<0002 SIREN>, OU=<IGC-SANTE[ TEST]>, CN``."""
     return x509.Name(
         [
@@ -85,7 +93,11 @@ def ca_name(common_name: str, organisation: str, organisation_identifier: str, r
                 [x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation, _UTF8)]
             ),
             x509.RelativeDistinguishedName(
-                [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organisation_identifier, _UTF8)]
+                [
+                    x509.NameAttribute(
+                        NameOID.ORGANIZATIONAL_UNIT_NAME, organisation_identifier, _UTF8
+                    )
+                ]
             ),
             x509.RelativeDistinguishedName(
                 [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, range_ou, _UTF8)]
@@ -104,8 +116,10 @@ def common_name_of(name: x509.Name) -> str | None:
 
 INSI_COMMON_NAMES = ("INSI-AUTO", "INSI-MANU")
 SERVICE_APPLICATIF_MAX = 64
-# Letters (accents included), digits, space and the punctuation seen in real CNs.
-_SERVICE_APPLICATIF = re.compile(r"^[\w][\w .'’()&+/:@,_-]*$", re.UNICODE)
+# Latin letters (accents of French included), digits, space and the punctuation seen in real
+# CNs. Other scripts and look-alike letters (Cyrillic, mathematical alphanumerics) are refused.
+_LETTER = "A-Za-z0-9\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u017f"
+_SERVICE_APPLICATIF = re.compile(rf"^[{_LETTER}][{_LETTER} .'’()&+/:@,_-]*$")
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 

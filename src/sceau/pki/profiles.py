@@ -13,7 +13,11 @@ from enum import StrEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, ObjectIdentifier
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    ObjectIdentifier,
+)
 
 PRODUCT_CATEGORY_OID = ObjectIdentifier("1.2.250.1.71.1.2.5")
 PRODUCT_CATEGORY_SOFTWARE = 0x03
@@ -59,7 +63,10 @@ class Usage(StrEnum):
 
 
 def _key_usage(
-    *, digital_signature: bool = False, non_repudiation: bool = False, key_encipherment: bool = False
+    *,
+    digital_signature: bool = False,
+    non_repudiation: bool = False,
+    key_encipherment: bool = False,
 ) -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=digital_signature,
@@ -157,7 +164,9 @@ def leaf_extensions(
     if profile.private_key_usage_period:
         extensions.append((x509.PrivateKeyUsagePeriod(not_before, not_after), False))
     if profile.dns_names:
-        extensions.append((x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), False))
+        extensions.append(
+            (x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), False)
+        )
     extensions += [
         (x509.AuthorityKeyIdentifier(issuer_key_identifier, None, None), False),
         (x509.SubjectKeyIdentifier.from_public_key(subject_key), False),

@@ -361,9 +361,7 @@ class Habilitation(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(256))
     revocation_reason: Mapped[str | None] = mapped_column(String(256))
 
-    __table_args__ = (
-        Index("ix_habilitations_person_active", "person_id", "revoked_at"),
-    )
+    __table_args__ = (Index("ix_habilitations_person_active", "person_id", "revoked_at"),)
 
 
 class DomainEvent(Base):
@@ -495,9 +493,7 @@ class CertificateOrder(Base):
     actor_email: Mapped[str] = mapped_column(String(256))
     cc_email: Mapped[str | None] = mapped_column(String(256))
     requested_by: Mapped[str] = mapped_column(String(256))  # actor label
-    requested_by_person_id: Mapped[int | None] = mapped_column(
-        ForeignKey("persons.id"), index=True
-    )
+    requested_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
     structure: Mapped[Structure] = relationship()
@@ -522,9 +518,7 @@ class OrderProduct(Base):
     key_source: Mapped[str] = mapped_column(String(8))  # csr | online
     key_fingerprint: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), index=True)
-    certificate_id: Mapped[int | None] = mapped_column(
-        ForeignKey("certificates.id"), unique=True
-    )
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), unique=True)
     renewal_of_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), index=True)
     pkcs12_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
     revocation_code_hash: Mapped[str | None] = mapped_column(String(256))

@@ -38,7 +38,9 @@ class IssuanceRequest:
         if self.usage is Usage.SERV_SSL:
             cn = validate_dns_name(self.subject.common_name)
             if cn != self.subject.common_name:
-                raise PolicyError("dns_name_case", "le CN d'un certificat SERV SSL est un FQDN en minuscules")
+                raise PolicyError(
+                    "dns_name_case", "le CN d'un certificat SERV SSL est un FQDN en minuscules"
+                )
             names = tuple(dict.fromkeys((cn, *(validate_dns_name(n) for n in self.dns_names))))
             object.__setattr__(self, "dns_names", names)
         else:
@@ -48,9 +50,7 @@ class IssuanceRequest:
                     f"les noms DNS ne sont acceptés que pour SERV SSL, pas pour {self.usage.value}",
                 )
             if self.insi and self.usage is not Usage.AUTH_CLI:
-                raise PolicyError(
-                    "insi_usage", "un certificat INSi est un certificat ORG AUTH_CLI"
-                )
+                raise PolicyError("insi_usage", "un certificat INSi est un certificat ORG AUTH_CLI")
             validate_service_applicatif(self.subject.common_name, insi=self.insi)
 
     @property

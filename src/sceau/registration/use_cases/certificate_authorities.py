@@ -69,7 +69,11 @@ def issuer_context(authority: Any) -> IssuerContext:
 
 def _issuer_context(authority: Any) -> IssuerContext:
     if authority.issuer_policy is None:
-        raise SceauError("not_issuing_ca", f"{authority.slug} does not issue leaf certificates", ErrorKind.CONFLICT)
+        raise SceauError(
+            "not_issuing_ca",
+            f"{authority.slug} does not issue leaf certificates",
+            ErrorKind.CONFLICT,
+        )
     policy = dict(authority.issuer_policy)
     return IssuerContext(
         certificate=x509.load_der_x509_certificate(authority.certificate_der),
@@ -128,7 +132,9 @@ def create_hierarchy(
     with services.unit_of_work() as uow:
         root = uow.authorities.by_role(environment, ROOT[0])
     if root is None:
-        key = services.keyring.generate(f"{environment}-root", publication.key_size, backend=publication.key_backend)
+        key = services.keyring.generate(
+            f"{environment}-root", publication.key_size, backend=publication.key_backend
+        )
         certificate = create_root_certificate(key, naming.name(ROOT[1]), now, publication.cps_uri)
         with services.unit_of_work() as uow:
             root = uow.authorities.create(
@@ -142,7 +148,9 @@ def create_hierarchy(
                 issuer_policy=None,
                 created_at=now,
             )
-            uow.audit.record(at=now, actor=actor, action="ca.create", outcome="success", target=root.slug)
+            uow.audit.record(
+                at=now, actor=actor, action="ca.create", outcome="success", target=root.slug
+            )
             uow.commit()
         created.append(root)
     root_certificate = x509.load_der_x509_certificate(root.certificate_der)
@@ -194,7 +202,9 @@ def create_hierarchy(
                 issuer_policy=policy,
                 created_at=now,
             )
-            uow.audit.record(at=now, actor=actor, action="ca.create", outcome="success", target=slug)
+            uow.audit.record(
+                at=now, actor=actor, action="ca.create", outcome="success", target=slug
+            )
             uow.commit()
         created.append(authority)
     return created

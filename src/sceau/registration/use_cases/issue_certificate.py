@@ -111,13 +111,17 @@ def _load_chain(uow: UnitOfWork, authority: Any) -> tuple[x509.Certificate, ...]
     return tuple(chain)
 
 
-def issue_certificate(services: Services, command: IssueCommand, *, use_pkilint: bool = True) -> IssuedCertificate:
+def issue_certificate(
+    services: Services, command: IssueCommand, *, use_pkilint: bool = True
+) -> IssuedCertificate:
     public_key, fingerprint = _validated_key(command)
     with services.unit_of_work() as uow:
         structure = uow.structures.by_reference(command.structure)
         if structure is None:
             raise SceauError(
-                "structure_not_found", f"structure {command.structure!r} inconnue", ErrorKind.NOT_FOUND
+                "structure_not_found",
+                f"structure {command.structure!r} inconnue",
+                ErrorKind.NOT_FOUND,
             )
         check_key_reuse(uow, fingerprint, structure.id)
         authority = uow.authorities.by_role(command.environment, "organisations")
@@ -132,7 +136,11 @@ def issue_certificate(services: Services, command: IssueCommand, *, use_pkilint:
         if command.replaces_serial:
             replaced = uow.certificates.by_serial(command.replaces_serial)
             if replaced is None:
-                raise SceauError("certificate_not_found", "certificat à renouveler introuvable", ErrorKind.NOT_FOUND)
+                raise SceauError(
+                    "certificate_not_found",
+                    "certificat à renouveler introuvable",
+                    ErrorKind.NOT_FOUND,
+                )
             replaced_id = replaced.id
         request = IssuanceRequest(
             usage=command.usage,
@@ -150,7 +158,9 @@ def issue_certificate(services: Services, command: IssueCommand, *, use_pkilint:
         while uow.certificates.serial_exists(format(serial, "032x")):
             serial = new_serial()
         prepared = lint_certificate(
-            prepare_certificate(request, issuer, serial, services.clock), issuer, use_pkilint=use_pkilint
+            prepare_certificate(request, issuer, serial, services.clock),
+            issuer,
+            use_pkilint=use_pkilint,
         )
         row = uow.certificates.create(
             serial=prepared.serial_hex,
@@ -186,7 +196,9 @@ def issue_certificate(services: Services, command: IssueCommand, *, use_pkilint:
     certificate = sign_tbs(prepared.tbs, services.keyring.load(key_reference), issuer.certificate)
     with services.unit_of_work() as uow:
         uow.certificates.mark_issued(
-            certificate_id, certificate.public_bytes(serialization.Encoding.DER), services.clock.now()
+            certificate_id,
+            certificate.public_bytes(serialization.Encoding.DER),
+            services.clock.now(),
         )
         uow.audit.record(
             at=services.clock.now(),
@@ -203,7 +215,9 @@ def before_sign_hook(serial: str) -> None:
     """Called between record and sign; fault-injection tests replace it to kill the process."""
 
 
-def resume_pending_issuance(services: Services, *, older_than: dt.timedelta = dt.timedelta(seconds=30)) -> list[str]:
+def resume_pending_issuance(
+    services: Services, *, older_than: dt.timedelta = dt.timedelta(seconds=30)
+) -> list[str]:
     """Sign every recorded intent whose process died; returns the serials completed."""
     completed: list[str] = []
     cutoff = services.clock.now() - older_than
@@ -215,9 +229,13 @@ def resume_pending_issuance(services: Services, *, older_than: dt.timedelta = dt
             for row in pending:
                 authority = uow.authorities.by_id(row.authority_id)
                 issuer = x509.load_der_x509_certificate(authority.certificate_der)
-                certificate = sign_tbs(row.tbs_der, services.keyring.load(authority.key_reference), issuer)
+                certificate = sign_tbs(
+                    row.tbs_der, services.keyring.load(authority.key_reference), issuer
+                )
                 uow.certificates.mark_issued(
-                    row.id, certificate.public_bytes(serialization.Encoding.DER), services.clock.now()
+                    row.id,
+                    certificate.public_bytes(serialization.Encoding.DER),
+                    services.clock.now(),
                 )
                 uow.audit.record(
                     at=services.clock.now(),

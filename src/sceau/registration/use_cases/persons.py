@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sceau.pki.errors import ErrorKind, SceauError
+from sceau.registration import text as text_rules
 from sceau.registration.authorization import Action, Actor, actor_for_person
 from sceau.registration.identifiers import PersonIdKind, parse_idnat, validate_siren
 from sceau.registration.ports import Services
@@ -18,7 +19,6 @@ from sceau.registration.use_cases.registry_common import (
     require_operator,
 )
 
-_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_RE = re.compile(r"\+?[0-9 .()-]{6,20}")
 
 
@@ -64,10 +64,7 @@ class PersonView:
 
 
 def validate_email(value: str) -> str:
-    text = value.strip()
-    if len(text) > 254 or _EMAIL_RE.fullmatch(text) is None:
-        raise SceauError("email_format", f"adresse e-mail {text[:60]!r} invalide")
-    return text
+    return text_rules.validate_email(value)
 
 
 def validate_phone(value: str) -> str:

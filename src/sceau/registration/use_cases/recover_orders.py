@@ -75,7 +75,10 @@ def resume_interrupted_orders(
                         actor_label=ACTOR,
                     ),
                 )
-                outcome, line = "success", f"produit {product.id}: certificat {certificate.serial} rattaché"
+                outcome, line = (
+                    "success",
+                    f"produit {product.id}: certificat {certificate.serial} rattaché",
+                )
             else:
                 if certificate is not None:  # online key lost with the process
                     certificate.revoked_at = now
@@ -92,7 +95,10 @@ def resume_interrupted_orders(
                 action="order.resume",
                 outcome=outcome,
                 target=f"order:{product.order_id}",
-                details={"product": product.id, "certificate": certificate.serial if certificate else None},
+                details={
+                    "product": product.id,
+                    "certificate": certificate.serial if certificate else None,
+                },
             )
             lines.append(line)
         uow.commit()

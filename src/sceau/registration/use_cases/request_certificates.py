@@ -20,6 +20,7 @@ from sceau.pki.errors import ErrorKind, PolicyError, SceauError
 from sceau.pki.names import INSI_COMMON_NAMES, validate_dns_name, validate_service_applicatif
 from sceau.pki.pkcs12 import ans_legacy_pkcs12
 from sceau.pki.profiles import Offer, Usage
+from sceau.registration import text as text_rules
 from sceau.registration.authorization import Action, Actor
 from sceau.registration.orders import notices
 from sceau.registration.orders.access import load_order
@@ -47,10 +48,6 @@ from sceau.registration.use_cases.issue_certificate import (
 from sceau.registration.use_cases.registry_common import as_actor, load_structure, open_uow
 
 ONLINE_KEY_SIZE = 2048
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
-    r"(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
 
 
 @dataclass(frozen=True)
@@ -73,12 +70,7 @@ class RequestCommand:
 
 
 def validate_email(value: str | None, what: str) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise SceauError("email_required", f"{what}: adresse e-mail obligatoire")
-    if len(text) > 254 or not _EMAIL.match(text) or ".." in text:
-        raise SceauError("email_format", f"{what}: adresse e-mail {text[:80]!r} invalide")
-    return text
+    return text_rules.validate_email(value, what)
 
 
 def _fold(value: str) -> str:

@@ -52,7 +52,9 @@ class RevokeCommand:
 def normalise_serial(serial: str) -> str:
     cleaned = serial.strip().lower().replace(":", "").removeprefix("0x")
     if not cleaned or len(cleaned) > 40 or any(c not in "0123456789abcdef" for c in cleaned):
-        raise SceauError("serial_invalid", f"numéro de série {serial!r} invalide (hexadécimal attendu)")
+        raise SceauError(
+            "serial_invalid", f"numéro de série {serial!r} invalide (hexadécimal attendu)"
+        )
     return cleaned.rjust(32, "0")
 
 
@@ -64,11 +66,20 @@ def revoke_certificate(services: Services, command: RevokeCommand) -> str:
         certificate = uow.certificates.by_serial(serial, for_update=True)
         if certificate is None or certificate.status != "issued":
             uow.audit.record(
-                at=now, actor=command.actor, action="certificate.revoke", outcome="refused",
-                target=serial, details={"why": "not_found"}, source=command.source,
+                at=now,
+                actor=command.actor,
+                action="certificate.revoke",
+                outcome="refused",
+                target=serial,
+                details={"why": "not_found"},
+                source=command.source,
             )
             uow.commit()
-            raise SceauError("certificate_not_found", f"aucun certificat émis de numéro {serial}", ErrorKind.NOT_FOUND)
+            raise SceauError(
+                "certificate_not_found",
+                f"aucun certificat émis de numéro {serial}",
+                ErrorKind.NOT_FOUND,
+            )
         if certificate.revoked_at is not None:
             raise SceauError(
                 "already_revoked",
@@ -77,12 +88,19 @@ def revoke_certificate(services: Services, command: RevokeCommand) -> str:
                 ErrorKind.CONFLICT,
             )
         if certificate.not_after <= now:
-            raise SceauError("certificate_expired", f"le certificat {serial} a expiré", ErrorKind.CONFLICT)
+            raise SceauError(
+                "certificate_expired", f"le certificat {serial} a expiré", ErrorKind.CONFLICT
+            )
         certificate.revoked_at = now
         certificate.revocation_reason = command.reason.value
         uow.audit.record(
-            at=now, actor=command.actor, action="certificate.revoke", outcome="success",
-            target=serial, details={"reason": command.reason.value}, source=command.source,
+            at=now,
+            actor=command.actor,
+            action="certificate.revoke",
+            outcome="success",
+            target=serial,
+            details={"reason": command.reason.value},
+            source=command.source,
         )
         slug = certificate.authority.slug
         uow.commit()

@@ -10,6 +10,7 @@ from sceau.registration.authorization import Action, Actor, authorize, visible_s
 from sceau.registration.departments import state_value
 from sceau.registration.identifiers import idnst_for_finess, validate_finess, validate_siret
 from sceau.registration.ports import Services
+from sceau.registration.text import search_text
 from sceau.registration.use_cases.registry_common import (
     as_actor,
     audit,
@@ -148,6 +149,7 @@ def list_structures(
 ) -> list[StructureView]:
     """The structures ``actor`` may see: all for the operator, their own for anyone else."""
     who = as_actor(actor)
+    search = search_text(search)
     with open_uow(services) as uow:
         who = authorize(uow, who, Action.STRUCTURE_LIST, at=services.clock.now())
         if who.is_operator:

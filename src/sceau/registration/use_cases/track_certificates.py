@@ -16,6 +16,7 @@ from sceau.registration.orders.access import load_certificate, load_order
 from sceau.registration.orders.states import ProductState
 from sceau.registration.orders.views import OrderView, ProductView, order_view
 from sceau.registration.ports import Services
+from sceau.registration.text import search_text
 from sceau.registration.use_cases.registry_common import as_actor, load_structure, open_uow
 
 MAX_PAGE = 200
@@ -75,7 +76,7 @@ def track_products(
             now=now,
             structure_ids=visible,
             structure_id=structure_id,
-            text=(query.text or "").strip() or None,
+            text=search_text(query.text),
             state=state.value if state else None,
             expires_before=expires_before,
             before_id=query.before_id,
