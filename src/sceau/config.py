@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     worker_interval_seconds: float = 5.0
     expiry_scan_interval_seconds: float = 3600.0
     revocation_interval_seconds: float = 15.0  # a revocation shows within a minute
+    audit_anchor_interval_seconds: float = 300.0  # sign the end of the audit chain
 
     @property
     def effective_portal_url(self) -> str:

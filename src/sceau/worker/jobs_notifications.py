@@ -118,3 +118,15 @@ def revocation_status_job(container: Any) -> list[str]:
 
         return [f"émission reprise: {s}" for s in resume_pending_issuance(container)]
     return refresh_revocation_status(container)
+
+
+def audit_anchor_job(container: Any) -> list[str]:
+    """Sign the end of the audit hash chain (``sceau audit verify`` checks these anchors)."""
+    from sceau.registration.use_cases.audit import anchor_audit_chain
+
+    anchor = anchor_audit_chain(container)
+    return (
+        []
+        if anchor is None
+        else [f"journal d'audit ancré jusqu'à l'événement {anchor.last_event_id}"]
+    )

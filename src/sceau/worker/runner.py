@@ -76,6 +76,12 @@ class Runner:
                 settings.revocation_interval_seconds,
                 cluster_lease=True,
             ),
+            Job(
+                "audit-anchor",
+                lambda: jobs.audit_anchor_job(c),
+                settings.audit_anchor_interval_seconds,
+                cluster_lease=True,
+            ),
         ]
 
     # --------------------------------------------------------------- one job, one pass
