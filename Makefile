@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SCEAU_HOME ?= $(CURDIR)/var
-SCEAU_PUBLIC_URL ?= http://127.0.0.1:8080
-export SCEAU_HOME SCEAU_PUBLIC_URL
+SCEAU_PORT ?= 8443
+SCEAU_TLS_HOSTNAME ?= sceau.localhost
+SCEAU_PUBLIC_URL ?= https://$(SCEAU_TLS_HOSTNAME):$(SCEAU_PORT)
+export SCEAU_HOME SCEAU_PUBLIC_URL SCEAU_PORT SCEAU_TLS_HOSTNAME
 
 .PHONY: help install system-deps services serve init test test-fast lint types imports check bench clean
 
@@ -30,8 +32,8 @@ init: install ## Create the data directory, database, TEST CA hierarchy and demo
 	$(BIN)/sceau init
 	$(BIN)/sceau demo
 
-serve: init ## Install, initialise and start sceau on embedded defaults (SQLite, in-process worker)
-	$(BIN)/sceau serve
+serve: init ## Install, initialise and start sceau on embedded defaults (SQLite, in-process worker, TLS with card login)
+	$(BIN)/sceau serve --tls
 
 test: install system-deps services ## Install everything and run the whole test suite (SQLite and PostgreSQL)
 	bash scripts/run-tests
