@@ -56,4 +56,7 @@ def create_app(container: Container) -> FastAPI:
     from sceau.web.api import install as install_api
 
     install_api(app)
+    from sceau.web.security_headers import install_security_headers
+
+    install_security_headers(app)  # outermost: headers and the body size limit on every response
     return app

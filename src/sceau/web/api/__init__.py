@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from sceau import __version__
 from sceau.web.api import routes_orders, routes_registry
 from sceau.web.api.problems import API_PREFIX, install_problem_handlers
-from sceau.web.api.ratelimit import TokenBucketLimiter
+from sceau.web.api.ratelimit import FailureThrottle, TokenBucketLimiter
 from sceau.web.api.settings import ApiSettings
 
 router = APIRouter(prefix=API_PREFIX)
@@ -27,6 +27,7 @@ def install(app: FastAPI, settings: ApiSettings | None = None) -> None:
     app.state.api_limiter = TokenBucketLimiter(
         api_settings.rate_per_second, api_settings.rate_burst
     )
+    app.state.auth_failures = FailureThrottle()  # shared with the portal's card login
     app.include_router(router)
     install_problem_handlers(app)
 

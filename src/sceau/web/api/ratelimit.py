@@ -52,3 +52,85 @@ class TokenBucketLimiter:
             if bucket.tokens < 1:
                 raise RateLimited((1 - bucket.tokens) / self.rate)
             bucket.tokens -= 1
+
+
+class LoginLocked(SceauError):
+    def __init__(self, retry_after: float):
+        super().__init__(
+            "too_many_failed_logins",
+            "trop d'échecs d'authentification depuis cette adresse: accès suspendu, réessayer "
+            f"dans {retry_after:.0f} s",
+            ErrorKind.RATE_LIMITED,
+        )
+        self.retry_after = retry_after
+
+
+class FailureThrottle:
+    """Per-source lockout of failed authentications (bad/expired/revoked token, refused card).
+
+    ``max_failures`` failures from one source address within ``window`` seconds lock that
+    source out for ``lockout`` seconds: every authentication attempt from it is then refused
+    (429) without being checked, even with valid credentials. In memory, per process, like
+    the token bucket. The source is the client address (``X-Real-IP`` from a trusted proxy,
+    else the TCP peer), so clients behind nginx are not locked out together.
+    """
+
+    def __init__(
+        self,
+        max_failures: int = 10,
+        window: float = 300.0,
+        lockout: float = 900.0,
+        *,
+        clock: object = time.monotonic,
+    ):
+        self.max_failures = max_failures
+        self.window = window
+        self.lockout = lockout
+        self._clock = clock
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _now(self) -> float:
+        return float(self._clock())  # type: ignore[operator]
+
+    def check(self, source: str | None) -> None:
+        """Raise ``LoginLocked`` while ``source`` is locked out."""
+        if source is None or self.max_failures <= 0:
+            return
+        now = self._now()
+        with self._lock:
+            until = self._locked_until.get(source)
+            if until is not None and now < until:
+                raise LoginLocked(until - now)
+            if until is not None:
+                del self._locked_until[source]
+
+    def failed(self, source: str | None) -> None:
+        if source is None or self.max_failures <= 0:
+            return
+        now = self._now()
+        with self._lock:
+            recent = [t for t in self._failures.get(source, []) if now - t < self.window]
+            recent.append(now)
+            if len(recent) >= self.max_failures:
+                self._locked_until[source] = now + self.lockout
+                recent = []
+            self._failures[source] = recent
+            if len(self._failures) > 100_000:  # bounded memory under a spray of addresses
+                self._failures.clear()
+
+    def succeeded(self, source: str | None) -> None:
+        if source is None:
+            return
+        with self._lock:
+            self._failures.pop(source, None)
+
+
+def failure_throttle(state: object) -> FailureThrottle:
+    """The application's shared throttle (``app.state.auth_failures``), made on first use."""
+    throttle = getattr(state, "auth_failures", None)
+    if throttle is None:
+        throttle = FailureThrottle()
+        state.auth_failures = throttle  # type: ignore[attr-defined]
+    return throttle

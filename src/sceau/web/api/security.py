@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sceau.pki.errors import ErrorKind, SceauError
 from sceau.registration.authorization import Actor
-from sceau.web.api.ratelimit import TokenBucketLimiter
+from sceau.web.api.ratelimit import TokenBucketLimiter, failure_throttle
 from sceau.web.api.tokens import SCOPES, authenticate_token
 
 bearer = HTTPBearer(
@@ -56,7 +56,37 @@ def _card_principal(request: Request) -> Principal | None:
     return Principal(login.actor, frozenset(SCOPES), "card", f"card:{label}")
 
 
+def _source(request: Request) -> str | None:
+    """The client address (X-Real-IP from a trusted proxy, else the TCP peer)."""
+    peer = request.client.host if request.client else None
+    try:
+        from sceau.auth.proxy import client_address
+        from sceau.auth.settings import AuthSettings
+    except ImportError:
+        return peer
+    settings = getattr(request.app.state, "api_auth_settings", None)
+    if settings is None:
+        settings = request.app.state.api_auth_settings = AuthSettings()
+    return client_address(peer, request.headers, settings)
+
+
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    """The principal of the request; failures are counted per source address and too many of
+    them lock the source out for a while (``FailureThrottle``, 429)."""
+    throttle = failure_throttle(request.app.state)
+    source = _source(request)
+    throttle.check(source)
+    try:
+        principal = _authenticate(request, credentials)
+    except SceauError as error:
+        if error.kind is ErrorKind.UNAUTHENTICATED:
+            throttle.failed(source)
+        raise
+    throttle.succeeded(source)
+    return principal
+
+
+def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is not None and credentials.credentials:
         token = authenticate_token(services_of(request), credentials.credentials)
         return Principal(token.actor, token.scopes, "token", token.key)

@@ -12,6 +12,7 @@ from sceau.auth.oidc import PendingLogin
 from sceau.auth.sessions import METHOD_ECPS
 from sceau.pki.errors import SceauError
 from sceau.registration.use_cases.persons import actor_from_oidc_claims
+from sceau.web.api.ratelimit import LoginLocked, failure_throttle
 from sceau.web.portal.core import Page, get_page
 
 router = APIRouter(include_in_schema=False)
@@ -42,10 +43,19 @@ async def card_login(page: PageDep) -> Response:
     request = page.request
     peer = request.client.host if request.client else None
     presented = presented_certificate(request.scope, peer, request.headers, page.portal.settings)
+    throttle = failure_throttle(request.app.state)  # per-source lockout after repeated failures
+    try:
+        throttle.check(page.source)
+    except LoginLocked as locked:
+        return page.render(
+            "login.html", status_code=429, next_url=next_url, errors=[locked.message]
+        )
     try:
         login = login_with_card(page.services, presented, page.portal.settings, source=page.source)
     except SceauError as error:
+        throttle.failed(page.source)
         return page.render("login.html", status_code=401, next_url=next_url, errors=[error.message])
+    throttle.succeeded(page.source)
     token, session = page.portal.sessions.login(
         page.token,
         login.actor,
