@@ -168,7 +168,12 @@ def read_structures(path: Path) -> list[str]:
     with open(path, newline="", encoding="utf-8-sig") as handle:
         sample = handle.read(4096)
         handle.seek(0)
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
+        try:
+            dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
+                sample, delimiters=",;\t"
+            )
+        except csv.Error:  # one column, or nothing to tell delimiters apart
+            dialect = csv.excel
         reader = csv.DictReader(handle, dialect=dialect)
         columns = {name.strip().lower(): name for name in reader.fieldnames or []}
         column = next((columns[c] for c in ("structure", "finess", "idnst") if c in columns), None)
