@@ -79,7 +79,8 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     try:
         principal = _authenticate(request, credentials)
     except SceauError as error:
-        if error.kind is ErrorKind.UNAUTHENTICATED:
+        if error.kind is ErrorKind.UNAUTHENTICATED and error.code != "unauthenticated":
+            # refused credentials count; a request carrying none is no guess
             throttle.failed(source)
         raise
     throttle.succeeded(source)
