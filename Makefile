@@ -38,8 +38,8 @@ serve: init ## Install, initialise and start sceau on embedded defaults (SQLite,
 test: install system-deps services ## Install everything and run the whole test suite (SQLite and PostgreSQL)
 	bash scripts/run-tests
 
-test-fast: install ## Run the suite without slow and end-to-end tests, SQLite only
-	$(BIN)/pytest -q -m "not slow and not e2e"
+test-fast: install ## The default run: no slow tests, SQLite only (under 10 minutes)
+	$(BIN)/pytest -q
 
 lint: install ## ruff (lint + format check)
 	$(BIN)/ruff check src tests bench
