@@ -23,29 +23,25 @@ otherwise).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cluster
 import httpx
 import pytest
 from api_server import PASSPHRASE, environment, free_port, sceau, seed
+from cluster import Process, wait_healthy
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import text
 
-from conftest import PG_ADMIN_URL, make_csr
+from conftest import make_csr
 from sceau.notifications.mail_catcher import MailCatcher
 from sceau.storage.database import make_engine
 
@@ -57,67 +53,6 @@ STRUCTURES = 20
 CLIENTS = 6
 LEASE_SECONDS = 8
 KILLS = int(os.environ.get("SCEAU_CRASH_KILLS", "8"))
-
-
-@pytest.fixture
-def fresh_pg() -> Iterator[str]:
-    name = f"sceau_crash_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable: {error}")
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-
-
-class Process:
-    """A sceau subprocess in its own process group, killed with SIGKILL on demand."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path):
-        self.args, self.env, self.log = args, env, log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        with open(self.log, "ab") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "sceau.cli.main", *self.args],
-                env=self.env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-        if self.process is not None:
-            self.process.wait(timeout=30)
-
-
-def wait_healthy(url: str, server: Process, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("sceau serve did not start:\n" + server.log.read_text()[-3000:])
 
 
 def place_order(url: str, token: str, body: dict[str, object], key: str) -> dict:  # type: ignore[type-arg]
@@ -158,6 +93,9 @@ def place_order(url: str, token: str, body: dict[str, object], key: str) -> dict
             assert der.status_code >= 500, der.text
             time.sleep(0.5)
     return result
+
+
+fresh_pg = cluster.fresh_pg  # the fixture
 
 
 @pytest.mark.timeout(900)
