@@ -9,9 +9,8 @@ proves:
 
 - every certificate a client received is in the database with the same DER, status issued;
 - no serial twice (column, and the serial inside each DER); each client got its own order;
-- one order per idempotency key: a known bug (an order placed twice when the server dies
-  between the order's commit and the key's completion) is pinned with ``pytest.xfail`` at the
-  very end, after every other check, with the number of doubled orders;
+- one order per idempotency key, even when the server dies between the order's commit and
+  the key's completion (the order carries the key's reference);
 - no order product left ``requested``, no certificate left ``prepared``;
 - every domain event processed, each mailed one has its outbox message (``event:<id>``), each
   outbox message is ``sent``, ``failed`` or ``unknown`` (never pending/sending), every ``sent`` one
@@ -279,11 +278,6 @@ def test_orders_survive_sigkill_of_server_and_worker(tmp_path: Path, fresh_pg: s
         f"outbox {dict(statuses)} (unknown yet delivered: {unknown_delivered}), "
         f"mails {len(mails)}, orders in database {orders}"
     )
-    if orders > COUNT:
-        # Known bug, pinned (not hidden): the Idempotency-Key claim is completed in its own
-        # transaction after the order use case committed. A server killed in between leaves
-        # a stale claim without order id; the client's retry takes it over after
-        # SCEAU_API_IDEMPOTENCY_STALE_SECONDS and places the order a second time (the first
-        # one is settled by recovery: issued, mailed, never returned to the client).
-        # Fix: record the key in the order's own transaction (see docs/security.md).
-        pytest.xfail(f"{orders - COUNT} of {COUNT} orders placed twice after a kill")
+    # One order per Idempotency-Key: the key's reference is written in the order's own
+    # transaction, so a retry after a kill finds the order instead of placing another.
+    assert orders == COUNT, f"{orders - COUNT} of {COUNT} orders placed twice after a kill"

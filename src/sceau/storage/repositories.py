@@ -639,6 +639,11 @@ class OrderRepository:
         self.session.flush()
         return product
 
+    def order_by_idempotency_ref(self, reference: str) -> CertificateOrder | None:
+        return self.session.scalar(
+            select(CertificateOrder).where(CertificateOrder.idempotency_ref == reference)
+        )
+
     def order_by_id(self, order_id: int) -> CertificateOrder | None:
         return self.session.get(CertificateOrder, order_id)
 

@@ -495,6 +495,9 @@ class CertificateOrder(Base):
     requested_by: Mapped[str] = mapped_column(String(256))  # actor label
     requested_by_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # SHA-256 of (requester, Idempotency-Key) when the API was given one: written in the
+    # order's own transaction, so a retry after a crash finds the order it placed.
+    idempotency_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     structure: Mapped[Structure] = relationship()
 

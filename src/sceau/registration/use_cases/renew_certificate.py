@@ -53,6 +53,7 @@ class RenewCommand:
     csr: bytes | None = None
     generate_online: bool = False
     pkcs12_password: str | None = None
+    idempotency_ref: str | None = None  # stored with the order (API Idempotency-Key)
 
 
 def _check_renewable(uow: Any, certificate: Any, now: dt.datetime, policy: RenewalPolicy) -> None:
@@ -130,6 +131,7 @@ def renew_certificate(
         pkcs12_password=command.pkcs12_password,
         renewal=renewal,
         refuse_known_keys=True,
+        idempotency_ref=command.idempotency_ref,
     )
 
 

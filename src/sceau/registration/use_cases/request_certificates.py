@@ -67,6 +67,7 @@ class RequestCommand:
     csrs: tuple[bytes, ...] = ()  # one per certificate of the request
     generate_online: bool = False
     pkcs12_password: str | None = None  # online generation: protects the PKCS#12
+    idempotency_ref: str | None = None  # stored with the order (API Idempotency-Key)
 
 
 def validate_email(value: str | None, what: str) -> str:
@@ -183,6 +184,7 @@ def place_order(
     pkcs12_password: str | None,
     renewal: Renewal | None = None,
     refuse_known_keys: bool = False,
+    idempotency_ref: str | None = None,
 ) -> OrderView:
     """Record the order, then issue each product. Shared by DEMANDER and renewal."""
     email = validate_email(actor_email, "e-mail de l'acteur")
@@ -217,6 +219,7 @@ def place_order(
             requested_by=fresh.label,
             requested_by_person_id=fresh.person_id,
             created_at=now,
+            idempotency_ref=idempotency_ref,
         )
         product_ids = []
         for spec, key in zip(specs, keys, strict=True):
@@ -402,6 +405,7 @@ def request_certificates(services: Services, command: RequestCommand) -> OrderVi
         csrs=tuple(command.csrs),
         generate_online=command.generate_online,
         pkcs12_password=command.pkcs12_password,
+        idempotency_ref=command.idempotency_ref,
     )
 
 

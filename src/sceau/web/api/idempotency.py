@@ -4,8 +4,9 @@ The key is claimed (committed) before the order is placed, keyed by (actor, key)
 with a hash of the request body. A replay with the same body gets the order back (200,
 ``Idempotent-Replayed: true``); with another body, a 422; while the first request is still
 running, a 409 the client retries. A claim whose request died is taken over after
-``idempotency_stale_seconds``. The orders engineer's use case has no key of its own, so this
-check lives at the API edge (docs/api.md).
+``idempotency_stale_seconds``: the order placed by that request, if any, carries the claim's
+reference (written in the order's own transaction), so the takeover returns it instead of
+placing a second one.
 """
 
 from __future__ import annotations
@@ -35,19 +36,20 @@ def run_once(
     actor: Any,
     key: str | None,
     payload: Any,
-    place: Callable[[], OrderView],
+    place: Callable[[str | None], OrderView],
     *,
     stale_after: dt.timedelta,
 ) -> tuple[OrderView, bool]:
     """(order, replayed): place the order once per (actor, key)."""
     if key is None:
-        return place(), False
+        return place(None), False
     if not _KEY.match(key):
         raise SceauError(
             "idempotency_key_invalid", "Idempotency-Key: 1 à 128 caractères ASCII visibles"
         )
     principal = actor.label
     digest = request_hash(payload)
+    reference = hashlib.sha256(f"{principal}\x00{key}".encode()).hexdigest()
     now = services.clock.now()
     with services.unit_of_work() as uow:
         if not uow.idempotency.claim(principal, key, digest, now):
@@ -66,9 +68,15 @@ def run_once(
             if now - existing.created_at < stale_after:
                 raise _in_progress()
             uow.idempotency.restart(principal, key, now)
+        # A request that died (or failed) after placing its order left the reference on it.
+        placed = uow.orders.order_by_idempotency_ref(reference)
+        if placed is not None:
+            uow.idempotency.complete(principal, key, placed.id)
+            uow.commit()
+            return show_order(services, placed.id, actor), True
         uow.commit()
     try:
-        view = place()
+        view = place(reference)
     except BaseException:
         with services.unit_of_work() as uow:
             uow.idempotency.release(principal, key)

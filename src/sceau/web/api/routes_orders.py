@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import base64
 import datetime as dt
 from typing import Annotated, Literal
@@ -106,7 +108,7 @@ def create_order(
         principal.actor,
         idempotency_key,
         body.model_dump(mode="json"),
-        lambda: request_certificates(services, command),
+        lambda ref: request_certificates(services, replace(command, idempotency_ref=ref)),
         stale_after=_stale(request),
     )
     return _order_response(view, replayed)
@@ -300,7 +302,7 @@ def renew(
         principal.actor,
         idempotency_key,
         {"renew": serial, **body.model_dump(mode="json")},
-        lambda: renew_certificate(services, command),
+        lambda ref: renew_certificate(services, replace(command, idempotency_ref=ref)),
         stale_after=_stale(request),
     )
     return _order_response(view, replayed)
