@@ -214,9 +214,7 @@ def run(engine_name: str, count: int) -> None:
         engine = make_engine(url)
         certificates, notices = certificate_values(count)
         started = time.perf_counter()
-        (load_sqlite if engine_name == "sqlite" else load_postgresql)(
-            engine, certificates, notices
-        )
+        (load_sqlite if engine_name == "sqlite" else load_postgresql)(engine, certificates, notices)
         load = time.perf_counter() - started
         if engine_name == "sqlite":
             with engine.begin() as connection:
@@ -263,4 +261,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

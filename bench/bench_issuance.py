@@ -15,15 +15,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import fresh_container, machine  # noqa: E402
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
+from common import fresh_container, machine
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
-from sceau.pki.profiles import Usage  # noqa: E402
-from sceau.registration.use_cases.issue_certificate import IssueCommand, issue_certificate  # noqa: E402
-from sceau.registration.use_cases.structures import AddStructureCommand, add_structure  # noqa: E402
+from sceau.pki.profiles import Usage
+from sceau.registration.use_cases.issue_certificate import IssueCommand, issue_certificate
+from sceau.registration.use_cases.structures import AddStructureCommand, add_structure
 
 STRUCTURES = 20
 PER_STRUCTURE = 12  # AUTH_CLI / SIGN / CONF cycling, same key per structure (allowed)
@@ -90,12 +90,16 @@ def openssl_speed() -> float | None:
 def main() -> None:
     print(f"machine: {machine()}")
     container = fresh_container()
-    keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(STRUCTURES)]
+    keys = [
+        rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(STRUCTURES)
+    ]
     csrs = [csr_for(k) for k in keys]
     for i in range(STRUCTURES):
         add_structure(
             container,
-            AddStructureCommand(finess=finess(i), raison_sociale=f"PHARMACIE BENCH {i}", department="69"),
+            AddStructureCommand(
+                finess=finess(i), raison_sociale=f"PHARMACIE BENCH {i}", department="69"
+            ),
         )
     # Warm-up: load the CA key, build pkilint's validator.
     issue_run(container, csrs[:1], use_pkilint=True)
@@ -106,11 +110,19 @@ def main() -> None:
     without_lint = count / elapsed
     ceiling = signing_ceiling(container)
     speed = openssl_speed()
-    print(f"issuance (prepare + pkilint + SEGUR lints + record + sign), SQLite: {with_lint:8.1f} certificates/s")
-    print(f"issuance without pkilint (SEGUR lints only), for reference:   {without_lint:8.1f} certificates/s")
-    print(f"signing ceiling, same RSA-4096 CA key (pyca loop, 1 core):      {ceiling:8.1f} signatures/s")
+    print(
+        f"issuance (prepare + pkilint + SEGUR lints + record + sign), SQLite: {with_lint:8.1f} certificates/s"
+    )
+    print(
+        f"issuance without pkilint (SEGUR lints only), for reference:   {without_lint:8.1f} certificates/s"
+    )
+    print(
+        f"signing ceiling, same RSA-4096 CA key (pyca loop, 1 core):      {ceiling:8.1f} signatures/s"
+    )
     if speed:
-        print(f"signing ceiling, `openssl speed rsa4096` (1 core):              {speed:8.1f} signatures/s")
+        print(
+            f"signing ceiling, `openssl speed rsa4096` (1 core):              {speed:8.1f} signatures/s"
+        )
     print(f"ratio with pkilint:    {with_lint / ceiling:6.1%} of the ceiling (target >= 60 %)")
     print(f"ratio without pkilint: {without_lint / ceiling:6.1%} of the ceiling")
 

@@ -21,17 +21,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import PASSPHRASE, fresh_container, machine  # noqa: E402
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-from cryptography.x509 import ocsp  # noqa: E402
+from common import PASSPHRASE, fresh_container, machine
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509 import ocsp
 
-from sceau.pki.profiles import Usage  # noqa: E402
-from sceau.registration.use_cases.issue_certificate import IssueCommand, issue_certificate  # noqa: E402
-from sceau.registration.use_cases.revocation_status import publish_revocation_status  # noqa: E402
-from sceau.registration.use_cases.revoke_certificate import RevokeCommand, revoke_certificate  # noqa: E402
-from sceau.registration.use_cases.structures import AddStructureCommand, add_structure  # noqa: E402
+from sceau.pki.profiles import Usage
+from sceau.registration.use_cases.issue_certificate import IssueCommand, issue_certificate
+from sceau.registration.use_cases.revocation_status import publish_revocation_status
+from sceau.registration.use_cases.revoke_certificate import RevokeCommand, revoke_certificate
+from sceau.registration.use_cases.structures import AddStructureCommand, add_structure
 
 CERTIFICATES = 300
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -58,12 +58,17 @@ def main() -> None:
     from bench_issuance import csr_for, finess
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    add_structure(container, AddStructureCommand(finess=finess(1), raison_sociale="PHARMACIE OCSP", department="69"))
+    add_structure(
+        container,
+        AddStructureCommand(finess=finess(1), raison_sociale="PHARMACIE OCSP", department="69"),
+    )
     csr = csr_for(key)
     issued = [
         issue_certificate(
             container,
-            IssueCommand(structure=finess(1), usage=Usage.AUTH_CLI, service_applicatif=f"DMP {i}", csr=csr),
+            IssueCommand(
+                structure=finess(1), usage=Usage.AUTH_CLI, service_applicatif=f"DMP {i}", csr=csr
+            ),
             use_pkilint=False,
         )
         for i in range(CERTIFICATES)
@@ -73,7 +78,10 @@ def main() -> None:
     publish_revocation_status(container, force=True)
     issuer = issued[0].chain[0]
     bodies = [
-        ocsp.OCSPRequestBuilder().add_certificate(i.certificate, issuer, hashes.SHA1()).build().public_bytes(serialization.Encoding.DER)
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(i.certificate, issuer, hashes.SHA1())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
         for i in issued
     ]
     work = Path(tempfile.mkdtemp(prefix="sceau-ocsp-bench-"))
@@ -85,11 +93,17 @@ def main() -> None:
         '  return wrk.format("POST", "/ocsp", nil, bodies[i])\nend\n'
     )
     port = free_port()
-    env = {**os.environ, "SCEAU_HOME": str(container.settings.home), "SCEAU_CA_PASSPHRASE": PASSPHRASE,
-           "SCEAU_IN_PROCESS_WORKER": "false"}
+    env = {
+        **os.environ,
+        "SCEAU_HOME": str(container.settings.home),
+        "SCEAU_CA_PASSPHRASE": PASSPHRASE,
+        "SCEAU_IN_PROCESS_WORKER": "false",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "sceau.cli.main", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -99,13 +113,19 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        check = httpx.post(url + "/ocsp", content=bodies[0], headers={"Content-Type": "application/ocsp-request"})
+        check = httpx.post(
+            url + "/ocsp", content=bodies[0], headers={"Content-Type": "application/ocsp-request"}
+        )
         parsed = ocsp.load_der_ocsp_response(check.content)
         assert parsed.certificate_status == ocsp.OCSPCertStatus.REVOKED, parsed.certificate_status
-        subprocess.run([wrk, "-t1", "-c16", "-d2s", "-s", str(work / "ocsp.lua"), url], capture_output=True)  # warm-up
+        subprocess.run(
+            [wrk, "-t1", "-c16", "-d2s", "-s", str(work / "ocsp.lua"), url], capture_output=True
+        )  # warm-up
         result = subprocess.run(
             [wrk, "-t1", "-c32", f"-d{DURATION}s", "--latency", "-s", str(work / "ocsp.lua"), url],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     finally:
         server.terminate()
@@ -113,9 +133,13 @@ def main() -> None:
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
     p99 = re.search(r"99%\s+(\S+)", result.stdout)
-    print(f"OCSP over loopback (POST, {CERTIFICATES} serials, 32 connections, wrk on the same 2 cores):")
-    print(f"  {rate:8.0f} responses/s  (target >= 2,500)   p99 latency {p99.group(1) if p99 else '?'}"
-          f"   non-2xx: {errors.group(1) if errors else 0}")
+    print(
+        f"OCSP over loopback (POST, {CERTIFICATES} serials, 32 connections, wrk on the same 2 cores):"
+    )
+    print(
+        f"  {rate:8.0f} responses/s  (target >= 2,500)   p99 latency {p99.group(1) if p99 else '?'}"
+        f"   non-2xx: {errors.group(1) if errors else 0}"
+    )
 
 
 if __name__ == "__main__":

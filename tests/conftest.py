@@ -70,7 +70,9 @@ def pg_database() -> Iterator[str]:
 def hierarchy_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory whose TEST hierarchy (RSA-4096 keys) is made once per session."""
     home = tmp_path_factory.mktemp("hierarchy")
-    settings = Settings(home=home, ca_passphrase=PASS_PHRASE, database_url=f"sqlite:///{home / 'seed.db'}")
+    settings = Settings(
+        home=home, ca_passphrase=PASS_PHRASE, database_url=f"sqlite:///{home / 'seed.db'}"
+    )
     container = Container(settings=settings, clock=SystemClock())
     upgrade_database(settings.resolved_database_url)
     from sceau.registration.use_cases.certificate_authorities import create_hierarchy
@@ -101,7 +103,9 @@ def _schema_ready(db_engine: str, request: pytest.FixtureRequest) -> str:
     if db_engine == "postgresql":
         url = request.getfixturevalue("pg_database")
     else:
-        url = "sqlite:///" + str(request.getfixturevalue("tmp_path_factory").mktemp("db") / "sceau.db")
+        url = "sqlite:///" + str(
+            request.getfixturevalue("tmp_path_factory").mktemp("db") / "sceau.db"
+        )
     upgrade_database(url)
     return url
 

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     ca_passphrase: SecretStr | None = None
     ca_passphrase_file: Path | None = None
     pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
-    pkcs11_token: str = "sceau"
+    pkcs11_token: str = "sceau"  # noqa: S105  (a token label, not a secret)
     pkcs11_pin: SecretStr | None = None
     pkcs11_pin_file: Path | None = None
 

@@ -137,10 +137,10 @@ def test_expired_and_revoked_tokens_say_why(api: Api) -> None:
 
 def test_structures_filtered_by_rights(api: Api) -> None:
     _unauthenticated_refused(api, "GET", "/api/v1/structures")
+
     def idnsts(who):
-        return {
-            s["finess_et"] for s in api.call(who, "GET", "/api/v1/structures").json()["items"]
-        }
+        return {s["finess_et"] for s in api.call(who, "GET", "/api/v1/structures").json()["items"]}
+
     assert idnsts("operator") == {P1, P2}
     assert idnsts("admin_a") == {P1}
     assert idnsts("admin_b") == {P2}
@@ -155,10 +155,10 @@ def test_structure_by_reference(api: Api) -> None:
 
 def test_habilitations(api: Api) -> None:
     _unauthenticated_refused(api, "GET", "/api/v1/habilitations")
+
     def seen(who):
-        return {
-            h["structure_idnst"] for h in api.call(who, "GET", "/api/v1/habilitations").json()
-        }
+        return {h["structure_idnst"] for h in api.call(who, "GET", "/api/v1/habilitations").json()}
+
     assert len(seen("operator")) == 2
     assert seen("admin_a") == {"1" + P1}
     assert seen("admin_b") == {"1" + P2}

@@ -63,8 +63,9 @@ def fresh_database(tmp_path):
         with admin.connect() as connection:
             for name in made:
                 connection.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = :n"),
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                    ),
                     {"n": name},
                 )
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))

@@ -7,9 +7,9 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import PASS_PHRASE, make_csr
 from cryptography import x509
 
+from conftest import PASS_PHRASE, make_csr
 from sceau.pki.profiles import Usage
 from sceau.registration.use_cases.issue_certificate import IssueCommand, issue_certificate
 from sceau.registration.use_cases.structures import AddStructureCommand, add_structure
@@ -43,9 +43,15 @@ def _env(services) -> dict[str, str]:
 
 
 def test_killed_between_record_and_sign_then_recovered(services, leaf_keys):
-    add_structure(services, AddStructureCommand(finess="010002301", raison_sociale="PHARMACIE A", department="01"))
+    add_structure(
+        services,
+        AddStructureCommand(finess="010002301", raison_sociale="PHARMACIE A", department="01"),
+    )
     killed = subprocess.run(
-        [sys.executable, "-c", KILLER], input=make_csr(leaf_keys[0]), capture_output=True, env=_env(services)
+        [sys.executable, "-c", KILLER],
+        input=make_csr(leaf_keys[0]),
+        capture_output=True,
+        env=_env(services),
     )
     assert killed.returncode == -9, killed.stderr.decode()
     serial = killed.stdout.decode().strip()
@@ -57,7 +63,9 @@ def test_killed_between_record_and_sign_then_recovered(services, leaf_keys):
 
     recovered = subprocess.run(
         [sys.executable, "-m", "sceau.cli.main", "cert", "recover"],
-        capture_output=True, text=True, env=_env(services),
+        capture_output=True,
+        text=True,
+        env=_env(services),
     )
     assert recovered.returncode == 0, recovered.stderr
     assert serial in recovered.stdout
@@ -72,10 +80,18 @@ def test_killed_between_record_and_sign_then_recovered(services, leaf_keys):
     # Running the recovery again does nothing; a new issuance gets a new serial.
     again = subprocess.run(
         [sys.executable, "-m", "sceau.cli.main", "cert", "recover"],
-        capture_output=True, text=True, env=_env(services),
+        capture_output=True,
+        text=True,
+        env=_env(services),
     )
     assert "aucune émission interrompue" in again.stdout
     other = issue_certificate(
-        services, IssueCommand(structure="010002301", usage=Usage.SIGN, service_applicatif="DMP", csr=make_csr(leaf_keys[0]))
+        services,
+        IssueCommand(
+            structure="010002301",
+            usage=Usage.SIGN,
+            service_applicatif="DMP",
+            csr=make_csr(leaf_keys[0]),
+        ),
     )
     assert other.serial != serial

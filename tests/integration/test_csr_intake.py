@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_csr
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from conftest import make_csr
 from sceau.pki.errors import CsrError
 from sceau.pki.profiles import Usage
 from sceau.registration.use_cases.issue_certificate import IssueCommand, issue_certificate
@@ -44,14 +44,18 @@ def _roca() -> bytes:
 
 BAD_CSRS = {
     "csr_empty": lambda keys: b"   ",
-    "csr_malformed": lambda keys: b"-----BEGIN CERTIFICATE REQUEST-----\nnot base64 at all\n-----END CERTIFICATE REQUEST-----\n",
+    "csr_malformed": lambda keys: (
+        b"-----BEGIN CERTIFICATE REQUEST-----\nnot base64 at all\n-----END CERTIFICATE REQUEST-----\n"
+    ),
     "csr_malformed_der": lambda keys: b"\x30\x03\x02\x01\x00",
     "csr_malformed_pem_label": lambda keys: keys[0].private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ),
     "csr_bad_signature": lambda keys: _bad_signature(keys[0]),
     "csr_unsupported_key": lambda keys: _csr_for(ec.generate_private_key(ec.SECP256R1())),
-    "csr_key_size": lambda keys: _csr_for(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+    "csr_key_size": lambda keys: _csr_for(
+        rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    ),
     "csr_key_exponent": lambda keys: _exponent_3(),
     "csr_roca_key": lambda keys: _roca(),
     "csr_too_large": lambda keys: b"\x30" * (70 * 1024),
@@ -60,8 +64,14 @@ BAD_CSRS = {
 
 @pytest.fixture
 def structure(services):
-    add_structure(services, AddStructureCommand(finess="010002301", raison_sociale="PHARMACIE A", department="01"))
-    add_structure(services, AddStructureCommand(finess="010000016", raison_sociale="PHARMACIE B", department="01"))
+    add_structure(
+        services,
+        AddStructureCommand(finess="010002301", raison_sociale="PHARMACIE A", department="01"),
+    )
+    add_structure(
+        services,
+        AddStructureCommand(finess="010000016", raison_sociale="PHARMACIE B", department="01"),
+    )
 
 
 def _issue(services, csr: bytes, structure: str = "010002301", usage: Usage = Usage.AUTH_CLI):
@@ -120,10 +130,14 @@ def test_key_of_certificate_revoked_for_key_compromise(services, structure, leaf
 def test_csr_subject_and_extensions_are_not_trusted(services, structure, leaf_keys):
     csr = (
         x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([
-            x509.NameAttribute(NameOID.COMMON_NAME, "evil"),
-            x509.NameAttribute(NameOID.EMAIL_ADDRESS, "a@b.fr"),
-        ]))
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, "evil"),
+                    x509.NameAttribute(NameOID.EMAIL_ADDRESS, "a@b.fr"),
+                ]
+            )
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("evil.example")]), critical=False)
         .sign(leaf_keys[5], hashes.SHA256())

@@ -17,7 +17,9 @@ def test_reminder_goes_to_actor_and_cc_of_the_order(services, clock, leaf_keys):
     jobs.deliver_outbox_job(services, "test", sender)  # the order's own mails
     sender.messages.clear()
     with services.unit_of_work() as uow:
-        (certificate,) = [c for c in uow.certificates.list() if c.status == "issued" and c.usage == "AUTH_CLI"]
+        (certificate,) = [
+            c for c in uow.certificates.list() if c.status == "issued" and c.usage == "AUTH_CLI"
+        ]
         not_after = certificate.not_after
     clock.set(not_after - dt.timedelta(days=30))
     jobs.expiry_scan_job(services)

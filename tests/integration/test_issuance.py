@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_csr
 from cryptography import x509
 
+from conftest import make_csr
 from sceau.pki.errors import CsrError, PolicyError
 from sceau.pki.profiles import Usage
 from sceau.registration.use_cases.issue_certificate import IssueCommand, issue_certificate
@@ -16,7 +16,9 @@ from sceau.registration.use_cases.structures import AddStructureCommand, add_str
 def pharmacy(services):
     return add_structure(
         services,
-        AddStructureCommand(finess="010002301", raison_sociale="PHARMACIE VOLLENWEIDER", department="01"),
+        AddStructureCommand(
+            finess="010002301", raison_sociale="PHARMACIE VOLLENWEIDER", department="01"
+        ),
     )
 
 
@@ -65,10 +67,14 @@ def test_key_certified_for_another_structure_is_refused(services, pharmacy, leaf
     )
     csr = make_csr(leaf_keys[1])
     issue_certificate(
-        services, IssueCommand(structure="010002301", usage=Usage.SIGN, service_applicatif="DMP", csr=csr)
+        services,
+        IssueCommand(structure="010002301", usage=Usage.SIGN, service_applicatif="DMP", csr=csr),
     )
     with pytest.raises(CsrError) as caught:
         issue_certificate(
-            services, IssueCommand(structure="010000016", usage=Usage.SIGN, service_applicatif="DMP", csr=csr)
+            services,
+            IssueCommand(
+                structure="010000016", usage=Usage.SIGN, service_applicatif="DMP", csr=csr
+            ),
         )
     assert caught.value.code == "csr_key_other_structure"

@@ -9,8 +9,8 @@ import sys
 import textwrap
 
 import pytest
-from conftest import PASS_PHRASE, make_csr
 
+from conftest import PASS_PHRASE, make_csr
 from sceau.registration.use_cases.issue_certificate import resume_pending_issuance
 from sceau.registration.use_cases.recover_orders import resume_interrupted_orders
 from sceau.registration.use_cases.structures import AddStructureCommand, add_structure
@@ -47,7 +47,10 @@ def _env(services) -> dict[str, str]:
 
 @pytest.fixture
 def pharmacy(services):
-    add_structure(services, AddStructureCommand(finess="010002301", raison_sociale="PHARMACIE A", department="01"))
+    add_structure(
+        services,
+        AddStructureCommand(finess="010002301", raison_sociale="PHARMACIE A", department="01"),
+    )
 
 
 def _kill_mid_issuance(services, mode: str, csr: bytes = b"") -> str:
@@ -87,7 +90,10 @@ def test_online_product_with_lost_key_is_abandoned_and_revoked(services, pharmac
     with services.unit_of_work() as uow:
         certificate = uow.certificates.by_serial(serial)
         assert certificate.status == "issued"
-        assert certificate.revoked_at is not None and certificate.revocation_reason == "cessationOfOperation"
+        assert (
+            certificate.revoked_at is not None
+            and certificate.revocation_reason == "cessationOfOperation"
+        )
         product = uow.orders.product_by_certificate(certificate.id)
         assert product.state == "rejected"
         assert "nouvelle demande" in product.rejection_reason
@@ -99,13 +105,29 @@ def test_product_with_nothing_recorded_is_rejected(services, pharmacy):
     with services.unit_of_work() as uow:
         structure = uow.structures.by_reference("010002301")
         order = uow.orders.create_order(
-            structure_id=structure.id, offer="ORG", bundle=None, kind="new", actor_email="a@b.fr",
-            cc_email=None, requested_by="operator", requested_by_person_id=None, created_at=now,
+            structure_id=structure.id,
+            offer="ORG",
+            bundle=None,
+            kind="new",
+            actor_email="a@b.fr",
+            cc_email=None,
+            requested_by="operator",
+            requested_by_person_id=None,
+            created_at=now,
         )
         product = uow.orders.create_product(
-            order_id=order.id, structure_id=structure.id, usage="SIGN", service_applicatif="DMP",
-            insi=False, dns_names=None, key_source="csr", key_fingerprint="00" * 32,
-            state="requested", renewal_of_id=None, requested_at=now, state_changed_at=now,
+            order_id=order.id,
+            structure_id=structure.id,
+            usage="SIGN",
+            service_applicatif="DMP",
+            insi=False,
+            dns_names=None,
+            key_source="csr",
+            key_fingerprint="00" * 32,
+            state="requested",
+            renewal_of_id=None,
+            requested_at=now,
+            state_changed_at=now,
         )
         product_id = product.id
         uow.commit()

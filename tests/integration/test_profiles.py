@@ -6,11 +6,11 @@ import datetime as dt
 import subprocess
 
 import pytest
-from conftest import make_csr
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from conftest import make_csr
 from sceau.pki.profiles import PRODUCT_CATEGORY_OID, Usage
 from sceau.registration.use_cases.issue_certificate import IssueCommand, issue_certificate
 from sceau.registration.use_cases.structures import AddStructureCommand, add_structure
@@ -33,7 +33,9 @@ EKU = {
 def structure(services):
     return add_structure(
         services,
-        AddStructureCommand(finess="0B0039137", raison_sociale="PHARMACIE DE LA GARE ROUTIERE", department="69"),
+        AddStructureCommand(
+            finess="0B0039137", raison_sociale="PHARMACIE DE LA GARE ROUTIERE", department="69"
+        ),
     )
 
 
@@ -61,14 +63,22 @@ def test_profile_field_by_field(services, structure, leaf_keys, usage, tmp_path)
         NameOID.ORGANIZATIONAL_UNIT_NAME,
         NameOID.COMMON_NAME,
     ]
-    assert [a.value for a in rdns] == ["FR", "Rhône (69)", "PHARMACIE DE LA GARE ROUTIERE", "10B0039137", cn]
+    assert [a.value for a in rdns] == [
+        "FR",
+        "Rhône (69)",
+        "PHARMACIE DE LA GARE ROUTIERE",
+        "10B0039137",
+        cn,
+    ]
     assert [a._type.name for a in rdns] == ["PrintableString"] + ["UTF8String"] * 4
     assert b"Rh\xc3\xb4ne (69)" in cert.public_bytes(serialization.Encoding.DER)
     # Serial: 16 bytes, high bit clear.
     assert cert.serial_number.bit_length() in range(121, 128)
     # Validity: exactly three years from issuance.
     assert cert.not_valid_before_utc == services.clock.now()
-    assert cert.not_valid_after_utc == cert.not_valid_before_utc.replace(year=cert.not_valid_before_utc.year + 3)
+    assert cert.not_valid_after_utc == cert.not_valid_before_utc.replace(
+        year=cert.not_valid_before_utc.year + 3
+    )
     assert cert.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSA_WITH_SHA256
     ext = cert.extensions
     ku = ext.get_extension_for_class(x509.KeyUsage)
@@ -91,7 +101,10 @@ def test_profile_field_by_field(services, structure, leaf_keys, usage, tmp_path)
         assert not san
     issuer = issued.chain[0]
     aki = ext.get_extension_for_class(x509.AuthorityKeyIdentifier).value
-    assert aki.key_identifier == issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    assert (
+        aki.key_identifier
+        == issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    )
     assert aki.authority_cert_issuer is None
     assert ext.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest == (
         x509.SubjectKeyIdentifier.from_public_key(leaf_keys[2].public_key()).digest
@@ -101,15 +114,25 @@ def test_profile_field_by_field(services, structure, leaf_keys, usage, tmp_path)
     assert policies[0].policy_qualifiers == ["http://igc-sante.esante.gouv.fr/PC%20TEST"]
     cdp = ext.get_extension_for_class(x509.CRLDistributionPoints).value
     assert cdp[0].full_name[0].value == "http://igc-sante.esante.gouv.fr/CRL/ACI-EL-ORG-TEST.crl"
-    assert cdp[1].full_name[0].value.startswith(
-        "ldap://annuaire-igc.esante.gouv.fr/cn=TEST%20AC%20IGC-SANTE%20ELEMENTAIRE%20ORGANISATIONS,"
-        "ou=TEST%20AC%20RACINE%20IGC-SANTE%20ELEMENTAIRE,ou=IGC-SANTE%20TEST,ou=0002%20187512751,o=ASIP-SANTE,c=FR"
-        "?certificaterevocationlist;binary"
+    assert (
+        cdp[1]
+        .full_name[0]
+        .value.startswith(
+            "ldap://annuaire-igc.esante.gouv.fr/cn=TEST%20AC%20IGC-SANTE%20ELEMENTAIRE%20ORGANISATIONS,"
+            "ou=TEST%20AC%20RACINE%20IGC-SANTE%20ELEMENTAIRE,ou=IGC-SANTE%20TEST,ou=0002%20187512751,o=ASIP-SANTE,c=FR"
+            "?certificaterevocationlist;binary"
+        )
     )
     freshest = ext.get_extension_for_class(x509.FreshestCRL).value
-    assert freshest[0].full_name[0].value == "http://igc-sante.esante.gouv.fr/CRL/ACI-EL-ORG-TEST-delta.crl"
+    assert (
+        freshest[0].full_name[0].value
+        == "http://igc-sante.esante.gouv.fr/CRL/ACI-EL-ORG-TEST-delta.crl"
+    )
     assert "?deltarevocationlist;binary" in freshest[1].full_name[0].value
-    aia = {d.access_method: d.access_location.value for d in ext.get_extension_for_class(x509.AuthorityInformationAccess).value}
+    aia = {
+        d.access_method: d.access_location.value
+        for d in ext.get_extension_for_class(x509.AuthorityInformationAccess).value
+    }
     assert aia[x509.AuthorityInformationAccessOID.OCSP] == "http://ocsp.esante.gouv.fr"
     assert aia[x509.AuthorityInformationAccessOID.CA_ISSUERS] == (
         "http://igc-sante.esante.gouv.fr/AC%20TEST/ACI-EL-ORG-TEST.cer"
@@ -124,15 +147,26 @@ def test_profile_field_by_field(services, structure, leaf_keys, usage, tmp_path)
     leaf_pem = tmp_path / "leaf.pem"
     leaf_pem.write_bytes(issued.pem)
     lint = subprocess.run(
-        [".venv/bin/lint_pkix_cert", "lint", "-s", "ERROR", str(leaf_pem)], capture_output=True, text=True
+        [".venv/bin/lint_pkix_cert", "lint", "-s", "ERROR", str(leaf_pem)],
+        capture_output=True,
+        text=True,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
     (tmp_path / "root.pem").write_bytes(issued.chain[1].public_bytes(serialization.Encoding.PEM))
     (tmp_path / "ca.pem").write_bytes(issuer.public_bytes(serialization.Encoding.PEM))
     verify = subprocess.run(
-        ["openssl", "verify", "-x509_strict", "-CAfile", str(tmp_path / "root.pem"),
-         "-untrusted", str(tmp_path / "ca.pem"), str(leaf_pem)],
-        capture_output=True, text=True,
+        [
+            "openssl",
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+            "-untrusted",
+            str(tmp_path / "ca.pem"),
+            str(leaf_pem),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
@@ -141,14 +175,21 @@ def test_validity_on_29_february(services, structure, leaf_keys):
     services.clock.set(dt.datetime(2028, 2, 29, 12, 0, tzinfo=dt.UTC))
     issued = issue_certificate(
         services,
-        IssueCommand(structure="0B0039137", usage=Usage.AUTH_CLI, service_applicatif="DMP", csr=make_csr(leaf_keys[3])),
+        IssueCommand(
+            structure="0B0039137",
+            usage=Usage.AUTH_CLI,
+            service_applicatif="DMP",
+            csr=make_csr(leaf_keys[3]),
+        ),
     )
     assert issued.certificate.not_valid_after_utc == dt.datetime(2031, 2, 28, 12, 0, tzinfo=dt.UTC)
 
 
 def test_hierarchy_shape(services):
     with services.unit_of_work() as uow:
-        cas = {a.role: x509.load_der_x509_certificate(a.certificate_der) for a in uow.authorities.all()}
+        cas = {
+            a.role: x509.load_der_x509_certificate(a.certificate_der) for a in uow.authorities.all()
+        }
     root, org, persons = cas["root"], cas["organisations"], cas["persons"]
     assert root.subject.rfc4514_string() == (
         "CN=TEST AC RACINE IGC-SANTE ELEMENTAIRE,OU=IGC-SANTE TEST,OU=0002 187512751,O=ASIP-SANTE,C=FR"

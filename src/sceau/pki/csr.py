@@ -73,7 +73,8 @@ def validate_csr(data: bytes) -> ValidatedCsr:
     if not isinstance(key, rsa.RSAPublicKey):
         raise CsrError(
             "csr_unsupported_key",
-            f"type de clé {type(key).__name__.removeprefix('_')} refusé: seule une clé RSA est acceptée",
+            f"type de clé {type(key).__name__.removeprefix('_')} refusé: "
+            "seule une clé RSA est acceptée",
         )
     try:
         signature_ok = csr.is_signature_valid

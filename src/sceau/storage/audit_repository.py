@@ -81,13 +81,17 @@ class AuditChainRepository:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
             self.session.execute(
-                pg_insert(AuditChainHead).values(**values).on_conflict_do_nothing(index_elements=["id"])
+                pg_insert(AuditChainHead)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["id"])
             )
         else:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
             self.session.execute(
-                sqlite_insert(AuditChainHead).values(**values).on_conflict_do_nothing(index_elements=["id"])
+                sqlite_insert(AuditChainHead)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["id"])
             )
 
     def lock_head(self) -> AuditChainHead:

@@ -437,7 +437,8 @@ def restore_backup(
             if occupied and not force:
                 raise BackupError(
                     "restore_not_empty",
-                    "the target database already holds data (" + ", ".join(occupied[:5])
+                    "the target database already holds data ("
+                    + ", ".join(occupied[:5])
                     + "): restore into an empty database, or use --force to replace it",
                     ErrorKind.CONFLICT,
                 )

@@ -292,7 +292,11 @@ class ExpiryRepository:
         found: dict[int, list[str]] = {}
         for start in range(0, len(ids), 500):
             rows = self.session.execute(
-                select(OrderProduct.certificate_id, CertificateOrder.actor_email, CertificateOrder.cc_email)
+                select(
+                    OrderProduct.certificate_id,
+                    CertificateOrder.actor_email,
+                    CertificateOrder.cc_email,
+                )
                 .join(CertificateOrder, CertificateOrder.id == OrderProduct.order_id)
                 .where(OrderProduct.certificate_id.in_(ids[start : start + 500]))
             ).all()

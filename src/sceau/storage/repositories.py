@@ -49,7 +49,9 @@ class AuthorityRepository:
         return authority
 
     def by_slug(self, slug: str) -> CertificateAuthority | None:
-        return self.session.scalar(select(CertificateAuthority).where(CertificateAuthority.slug == slug))
+        return self.session.scalar(
+            select(CertificateAuthority).where(CertificateAuthority.slug == slug)
+        )
 
     def by_id(self, authority_id: int) -> CertificateAuthority | None:
         return self.session.get(CertificateAuthority, authority_id)
@@ -68,7 +70,9 @@ class AuthorityRepository:
         )
 
     def all(self) -> Sequence[CertificateAuthority]:
-        return self.session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.id)).all()
+        return self.session.scalars(
+            select(CertificateAuthority).order_by(CertificateAuthority.id)
+        ).all()
 
     def take_crl_number(self, authority_id: int) -> int:
         """Atomically reserve the next CRL number (row lock on PostgreSQL)."""
@@ -247,7 +251,9 @@ class CertificateRepository:
         ).all()
         return [(serial, revoked_at, reason) for serial, revoked_at, reason in rows if revoked_at]
 
-    def revoked_since(self, authority_id: int, since: dt.datetime) -> list[tuple[str, dt.datetime, str | None]]:
+    def revoked_since(
+        self, authority_id: int, since: dt.datetime
+    ) -> list[tuple[str, dt.datetime, str | None]]:
         rows = self.session.execute(
             select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason)
             .where(Certificate.authority_id == authority_id, Certificate.revoked_at > since)

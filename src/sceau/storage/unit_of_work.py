@@ -34,7 +34,7 @@ from sceau.storage.session_repositories import WebSessionRepository
 
 
 class SqlUnitOfWork:
-    """``with uow:`` opens a transaction; ``commit()`` ends it; leaving without commit rolls back."""
+    """``with uow:`` opens a transaction; ``commit()`` ends it; no commit means rollback."""
 
     def __init__(self, sessions: sessionmaker[Session]):
         self._sessions = sessions

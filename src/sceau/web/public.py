@@ -420,7 +420,10 @@ class OcspFastPath:
         headers = _caching_headers(
             answer.etag, answer.this_update, answer.next_update, state.container.clock.now()
         )
-        raw = [(b"content-type", _OCSP_RESPONSE.encode()), (b"content-length", str(len(answer.der)).encode())]
+        raw = [
+            (b"content-type", _OCSP_RESPONSE.encode()),
+            (b"content-length", str(len(answer.der)).encode()),
+        ]
         raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": answer.der})

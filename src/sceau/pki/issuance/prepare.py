@@ -24,7 +24,7 @@ def new_serial() -> int:
 def prepare_certificate(
     request: IssuanceRequest, issuer: IssuerContext, serial: int, clock: Clock
 ) -> PreparedCertificate:
-    """Build the TBS for ``request``; the copy signed by a throw-away key is returned for linting."""
+    """Build the TBS for ``request``; the copy signed by a throw-away key is kept for linting."""
     not_before = clock.now()
     not_after = add_years(not_before, VALIDITY_YEARS)
     builder = (

@@ -82,17 +82,25 @@ class KeyRing:
             )
         return pin
 
-    def generate(self, label: str, key_size: int = 4096, *, backend: str | None = None) -> SigningKey:
+    def generate(
+        self, label: str, key_size: int = 4096, *, backend: str | None = None
+    ) -> SigningKey:
         if not _LABEL.match(label):
             raise KeyBackendError("key_label", f"invalid key label {label!r}")
         chosen = backend or self._backend
         if chosen == "pkcs11":
             if self._pkcs11 is None:
-                raise KeyBackendError("pkcs11_unconfigured", "the PKCS#11 backend is not configured")
+                raise KeyBackendError(
+                    "pkcs11_unconfigured", "the PKCS#11 backend is not configured"
+                )
             from sceau.pki.signing.pkcs11 import generate_pkcs11_key
 
             key: SigningKey = generate_pkcs11_key(
-                self._pkcs11.module_path, self._pkcs11.token_label, self._require_pin(), label, key_size
+                self._pkcs11.module_path,
+                self._pkcs11.token_label,
+                self._require_pin(),
+                label,
+                key_size,
             )
         else:
             key = generate_file_key(
@@ -113,7 +121,9 @@ class KeyRing:
             )
         elif reference.startswith("pkcs11:"):
             if self._pkcs11 is None:
-                raise KeyBackendError("pkcs11_unconfigured", "the PKCS#11 backend is not configured")
+                raise KeyBackendError(
+                    "pkcs11_unconfigured", "the PKCS#11 backend is not configured"
+                )
             from sceau.pki.signing.pkcs11 import load_pkcs11_key
 
             key = load_pkcs11_key(self._pkcs11.module_path, reference, self._require_pin())

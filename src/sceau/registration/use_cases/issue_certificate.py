@@ -128,7 +128,8 @@ def issue_certificate(
         if authority is None:
             raise SceauError(
                 "no_issuing_ca",
-                f"aucune AC {command.environment.upper()} pour les organisations: lancer `sceau init`",
+                f"aucune AC {command.environment.upper()} pour les organisations: "
+                "lancer `sceau init`",
                 ErrorKind.CONFLICT,
             )
         issuer = issuer_context(authority)

@@ -83,7 +83,8 @@ def revoke_certificate(services: Services, command: RevokeCommand) -> str:
         if certificate.revoked_at is not None:
             raise SceauError(
                 "already_revoked",
-                f"le certificat {serial} est déjà révoqué depuis le {certificate.revoked_at:%d/%m/%Y %H:%M} UTC "
+                f"le certificat {serial} est déjà révoqué depuis le "
+                f"{certificate.revoked_at:%d/%m/%Y %H:%M} UTC "
                 "(la révocation est définitive)",
                 ErrorKind.CONFLICT,
             )

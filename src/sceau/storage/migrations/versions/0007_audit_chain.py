@@ -112,9 +112,7 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.alter_column("prev_hash", existing_type=sa.String(length=64), nullable=False)
         batch_op.alter_column("event_hash", existing_type=sa.String(length=64), nullable=False)
-        batch_op.create_unique_constraint(
-            batch_op.f("uq_audit_events_event_hash"), ["event_hash"]
-        )
+        batch_op.create_unique_constraint(batch_op.f("uq_audit_events_event_hash"), ["event_hash"])
 
 
 def downgrade() -> None:
