@@ -301,7 +301,8 @@ class ExpiryRepository:
                 .where(OrderProduct.certificate_id.in_(ids[start : start + 500]))
             ).all()
             for certificate_id, actor_email, cc_email in rows:
-                found[certificate_id] = [e for e in (actor_email, cc_email) if e]
+                if certificate_id is not None:
+                    found[certificate_id] = [e for e in (actor_email, cc_email) if e]
         return found
 
     def structures(self, structure_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
