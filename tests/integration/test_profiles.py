@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -147,7 +149,7 @@ def test_profile_field_by_field(services, structure, leaf_keys, usage, tmp_path)
     leaf_pem = tmp_path / "leaf.pem"
     leaf_pem.write_bytes(issued.pem)
     lint = subprocess.run(
-        [".venv/bin/lint_pkix_cert", "lint", "-s", "ERROR", str(leaf_pem)],
+        [str(Path(sys.executable).parent / "lint_pkix_cert"), "lint", "-s", "ERROR", str(leaf_pem)],
         capture_output=True,
         text=True,
     )
