@@ -7,7 +7,8 @@ SCEAU_HOME ?= $(CURDIR)/var
 SCEAU_PORT ?= 8443
 SCEAU_TLS_HOSTNAME ?= sceau.localhost
 SCEAU_PUBLIC_URL ?= https://$(SCEAU_TLS_HOSTNAME):$(SCEAU_PORT)
-export SCEAU_HOME SCEAU_PUBLIC_URL SCEAU_PORT SCEAU_TLS_HOSTNAME
+# Only the platform's own targets get these; the tests make their own data directories.
+RUN_ENV := SCEAU_HOME=$(SCEAU_HOME) SCEAU_PUBLIC_URL=$(SCEAU_PUBLIC_URL) SCEAU_PORT=$(SCEAU_PORT) SCEAU_TLS_HOSTNAME=$(SCEAU_TLS_HOSTNAME)
 
 .PHONY: help install system-deps services serve init test test-fast lint types imports check bench clean
 
@@ -29,11 +30,11 @@ services: ## Make sure PostgreSQL is running (tests use it)
 	bash scripts/ensure-services
 
 init: install ## Create the data directory, database, TEST CA hierarchy and demo data
-	$(BIN)/sceau init
-	$(BIN)/sceau demo
+	$(RUN_ENV) $(BIN)/sceau init
+	$(RUN_ENV) $(BIN)/sceau demo
 
 serve: init ## Install, initialise and start sceau on embedded defaults (SQLite, in-process worker, TLS with card login)
-	$(BIN)/sceau serve --tls
+	$(RUN_ENV) $(BIN)/sceau serve --tls
 
 test: install system-deps services ## Install everything and run the whole test suite (SQLite and PostgreSQL)
 	bash scripts/run-tests

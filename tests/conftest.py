@@ -30,6 +30,16 @@ PG_ADMIN_URL = os.environ.get("SCEAU_TEST_PG_URL", "postgresql://postgres@127.0.
 PASS_PHRASE = "test-passphrase-not-secret"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite makes its own data directories and settings: a developer's or a Makefile's
+    ``SCEAU_*`` environment (home, public URL, ports…) must not leak into it."""
+    for name in list(os.environ):
+        if name.startswith("SCEAU_") and not name.startswith(
+            ("SCEAU_TEST_", "SCEAU_CRASH_", "SCEAU_SCALE_")
+        ):
+            del os.environ[name]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--db",
