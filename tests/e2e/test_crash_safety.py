@@ -101,7 +101,7 @@ def place_order(url: str, token: str, body: dict[str, object], key: str) -> dict
 fresh_pg = cluster.fresh_pg  # the fixture
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_orders_survive_sigkill_of_server_and_worker(tmp_path: Path, fresh_pg: str) -> None:
     started = time.monotonic()
     home, port, smtp_port = tmp_path / "home", free_port(), free_port()
