@@ -5,6 +5,7 @@ set (DMP AUTH_CLI + SIGN, INSI-AUTO) ordered, fetched, installed and checked, th
 from __future__ import annotations
 
 import json
+import time
 import stat
 import sys
 from pathlib import Path
@@ -111,7 +112,15 @@ def test_pharmacy_full_set_then_renew_and_failures(tmp_path: Path) -> None:
             api.post(f"/certificates/{serial}/revoke", json={"reason": "keyCompromise"}).status_code
             == 200
         )
-        revoked = client(env, "check", str(target / "insi-auto"), "--ca", str(anchors), check=False)
+        # The responder picks the new pre-signed answer up within seconds (a minute at most).
+        deadline = time.monotonic() + 30
+        while True:
+            revoked = client(
+                env, "check", str(target / "insi-auto"), "--ca", str(anchors), check=False
+            )
+            if revoked.returncode == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         assert revoked.returncode == 1
         assert "RÉVOQUÉ" in revoked.stdout and "keyCompromise" in revoked.stdout
         assert "VERDICT: ÉCHEC" in revoked.stdout
