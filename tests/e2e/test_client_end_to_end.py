@@ -5,9 +5,9 @@ set (DMP AUTH_CLI + SIGN, INSI-AUTO) ordered, fetched, installed and checked, th
 from __future__ import annotations
 
 import json
-import time
 import stat
 import sys
+import time
 from pathlib import Path
 
 import httpx
