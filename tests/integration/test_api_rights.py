@@ -356,3 +356,22 @@ def test_openapi_document(api: Api) -> None:
     document = api.client.get("/api/v1/openapi.json").json()
     assert document["openapi"] == "3.1.0"
     assert "/api/v1/orders" in document["paths"] and "Problem" in document["components"]["schemas"]
+
+
+def test_revocation_answers_revoked_even_when_publication_fails(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revocation is committed before CRL/OCSP are republished: a failed publication is
+    left to the worker, never turned into a 5xx that a client would retry into a 409."""
+    from sceau.registration.use_cases import revocation_status
+
+    def broken(*_: object, **__: object) -> list[str]:
+        raise RuntimeError("database went away during publication")
+
+    monkeypatch.setattr(revocation_status, "publish_revocation_status", broken)
+    serial = api.serials[P1][0]
+    done = api.call(
+        "admin_a", "POST", f"/api/v1/certificates/{serial}/revoke", json={"reason": "superseded"}
+    )
+    assert done.status_code == 200, done.text
+    assert api.call("admin_a", "GET", f"/api/v1/certificates/{serial}").json()["state"] == "revoked"

@@ -407,3 +407,63 @@ def test_ocsp_responder_is_renewed_when_a_third_of_its_life_remains(services, is
     renewed = ensure_ocsp_responder(services, authority)
     assert renewed.certificate != first.certificate
     assert renewed.key.reference != first.key.reference
+
+
+def test_two_processes_saving_the_same_response_at_once_both_succeed(services, issued):
+    """A server publishing after a revocation and a worker on its schedule may sign the same
+    certificate's response at once: the second save replaces the first (newer wins) instead
+    of failing on the primary key, and an older response never overwrites a newer one."""
+    import threading
+
+    from sceau.storage.tables import OcspResponse
+
+    with services.unit_of_work() as uow:
+        row = uow.certificates.by_serial(issued[0].serial)
+        stored = uow.ocsp.response(issued[0].serial)
+        assert stored is not None
+        base = {
+            "certificate_id": row.id,
+            "authority_id": row.authority_id,
+            "serial": row.serial,
+            "status": "good",
+        }
+        at = stored.this_update
+
+    def save(when: dt.datetime, der: bytes) -> None:
+        with services.unit_of_work() as uow:
+            uow.ocsp.save_response(
+                OcspResponse(**base, this_update=when, next_update=when, der=der)
+            )
+            uow.commit()
+
+    later = at + dt.timedelta(minutes=1)
+    errors: list[BaseException] = []
+    first = services.unit_of_work()
+    uow = first.__enter__()
+    try:
+        uow.ocsp.save_response(OcspResponse(**base, this_update=later, next_update=later, der=b"A"))
+        if services.settings.database_url and "postgresql" in services.settings.database_url:
+            # The other transaction blocks on the row until this one commits, then updates it.
+            other = threading.Thread(
+                target=lambda: _capture(errors, save, later + dt.timedelta(seconds=1), b"B")
+            )
+            other.start()
+            other.join(0.5)
+            uow.commit()
+            other.join(10)
+        else:  # SQLite has one writer: the second save follows the first
+            uow.commit()
+            save(later + dt.timedelta(seconds=1), b"B")
+    finally:
+        first.__exit__(None, None, None)
+    assert errors == []
+    save(at, b"older")  # an older response does not replace a newer one
+    with services.unit_of_work() as uow:
+        assert bytes(uow.ocsp.response(issued[0].serial).der) == b"B"
+
+
+def _capture(errors: list[BaseException], function, *args) -> None:  # type: ignore[no-untyped-def]
+    try:
+        function(*args)
+    except BaseException as error:
+        errors.append(error)

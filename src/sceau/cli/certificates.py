@@ -72,13 +72,17 @@ def issue(
     error_console.print(f"numéro de série: {issued.serial}", highlight=False)
 
 
-def publish_status(services, slug: str | None = None) -> None:  # type: ignore[no-untyped-def]
+def publish_status(services, slug: str) -> None:  # type: ignore[no-untyped-def]
     """Republish CRLs and OCSP now, so that a revocation shows within the minute."""
-    try:
-        from sceau.registration.use_cases.revocation_status import publish_revocation_status
-    except ImportError:  # the revocation-status module is not installed yet
-        return
-    publish_revocation_status(services, slug)
+    from sceau.cli.common import error_console
+    from sceau.registration.use_cases.revocation_status import publish_after_revocation
+
+    if not publish_after_revocation(services, slug):
+        error_console.print(
+            "attention: la révocation est enregistrée mais la publication CRL/OCSP a échoué; "
+            "le worker la refera à son prochain passage",
+            highlight=False,
+        )
 
 
 @app.command("revoke")

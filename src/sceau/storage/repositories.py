@@ -320,7 +320,41 @@ class OcspRepository:
         return self.session.scalar(select(OcspResponse).where(OcspResponse.serial == serial))
 
     def save_response(self, response: OcspResponse) -> None:
-        self.session.merge(response)
+        """Insert or replace the certificate's response in one statement.
+
+        Several processes (a server after a revocation, the workers on their schedule) may
+        save the response of the same certificate at once: a read-then-insert would let two
+        of them insert and one fail on the primary key. The newer ``this_update`` wins.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+        values = {
+            column: getattr(response, column)
+            for column in (
+                "certificate_id",
+                "authority_id",
+                "serial",
+                "status",
+                "this_update",
+                "next_update",
+                "der",
+            )
+        }
+        statement = upsert(OcspResponse).values(**values)
+        excluded = statement.excluded
+        self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["certificate_id"],
+                set_={
+                    column: getattr(excluded, column)
+                    for column in values
+                    if column != "certificate_id"
+                },
+                where=OcspResponse.this_update <= excluded.this_update,
+            )
+        )
 
     def responses_since(self, since: dt.datetime | None) -> Sequence[Any]:
         query = select(OcspResponse.serial, OcspResponse.der, OcspResponse.this_update)

@@ -10,6 +10,7 @@ PostgreSQL), shared by full and delta CRLs, so they strictly increase per CA.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import sys
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,7 @@ COMMIT_SKEW = dt.timedelta(minutes=5)
 RESPONDER_KEY_SIZE = 2048
 OCSP_BATCH = 200  # responses signed and committed per transaction
 _PAGE = 1000
+log = logging.getLogger(__name__)
 
 
 class StatusSettings(Protocol):
@@ -439,3 +441,18 @@ def publish_revocation_status(
         if parts:
             lines.append(f"{authority.file_stem}: " + ", ".join(parts))
     return lines
+
+
+def publish_after_revocation(services: StatusServices, slug: str) -> bool:
+    """Publish at once after a committed revocation; a failure here does not undo it.
+
+    The revocation stands whatever happens next, and the worker republishes on its schedule:
+    the caller must answer "revoked", not an error that invites a retry (which would then be
+    refused as already revoked). Returns whether the publication went through.
+    """
+    try:
+        publish_revocation_status(services, slug)
+    except Exception:  # logged; the worker's next run publishes
+        log.exception("publication after revocation failed for %s; left to the worker", slug)
+        return False
+    return True

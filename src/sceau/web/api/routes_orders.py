@@ -265,9 +265,9 @@ def revoke(
             source=request.client.host if request.client else None,
         ),
     )
-    from sceau.registration.use_cases.revocation_status import publish_revocation_status
+    from sceau.registration.use_cases.revocation_status import publish_after_revocation
 
-    publish_revocation_status(services, outcome.authority_slug)
+    publish_after_revocation(services, outcome.authority_slug)
     return RevocationOut(
         serial=outcome.serial, reason=outcome.reason, revoked_at=outcome.revoked_at
     )

@@ -3,14 +3,13 @@ revocation code chosen at retrieval. Revocation is final; CRL and OCSP are repub
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from sceau.pki.errors import SceauError
-from sceau.registration.use_cases.revocation_status import publish_revocation_status
+from sceau.registration.use_cases.revocation_status import publish_after_revocation
 from sceau.registration.use_cases.revoke_certificate import REASONS
 from sceau.registration.use_cases.revoke_product import (
     RevocationOutcome,
@@ -40,9 +39,7 @@ def _reasons() -> list[tuple[str, str]]:
 
 def _publish(page: Page, outcome: RevocationOutcome) -> None:
     """CRL and OCSP reflect the revocation now (the worker would within minutes anyway)."""
-    # If publishing fails, the revocation stands; the worker retries the publication.
-    with contextlib.suppress(SceauError):
-        publish_revocation_status(page.services, outcome.authority_slug)
+    publish_after_revocation(page.services, outcome.authority_slug)
 
 
 def _list(page: Page, recherche: str) -> list[object]:
