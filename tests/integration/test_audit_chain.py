@@ -67,6 +67,38 @@ def test_intact_chain_verifies_and_links_events(services):
         assert event_hash(after) == after.event_hash
 
 
+def test_batched_and_repeated_appends_in_one_transaction_make_the_same_chain(services):
+    """``record_many`` and several ``record`` calls in one transaction (the head locked once)
+    link exactly like separate transactions, and a later transaction continues the chain."""
+    now = services.clock.now()
+    with services.unit_of_work() as uow:
+        uow.audit.record(at=now, actor="a", action="test.one", outcome="success")
+        uow.audit.record_many(
+            [
+                {
+                    "at": now,
+                    "actor": "b",
+                    "action": "test.many",
+                    "outcome": "success",
+                    "target": f"T{i}",
+                }
+                for i in range(3)
+            ]
+        )
+        uow.audit.record(at=now, actor="c", action="test.one", outcome="success")
+        uow.commit()
+    with services.unit_of_work() as uow:
+        uow.audit.record(at=now, actor="d", action="test.one", outcome="success")
+        uow.rollback()  # nothing of this transaction stays, the next one relocks the head
+    append(services, 2)
+    report = verify_audit_chain(services)
+    assert report.ok, report.problems
+    assert (report.events, report.first_event_id, report.last_event_id) == (7, 1, 7)
+    with services.unit_of_work() as uow:
+        actors = [event.actor for event in uow.audit.chain()]
+    assert actors == ["a", "b", "b", "b", "c", "operator", "operator"]
+
+
 def test_edited_event_is_named(services):
     append(services, 5)
     sql(services, "UPDATE audit_events SET outcome = 'refused' WHERE id = 3")

@@ -64,6 +64,9 @@ def to_chained(event: AuditEvent) -> ChainedEvent:
 class AuditChainRepository:
     def __init__(self, session: Session):
         self.session = session
+        # The head locked by this transaction: later appends in the same transaction hold the
+        # lock already and need not read the row again.
+        self._locked: tuple[Any, AuditChainHead] | None = None
 
     # ------------------------------------------------------------------------- the chain head
 
@@ -96,6 +99,9 @@ class AuditChainRepository:
 
     def lock_head(self) -> AuditChainHead:
         """The chain head, locked until the end of the transaction (created if missing)."""
+        transaction = self.session.get_transaction()
+        if self._locked is not None and transaction is not None and self._locked[0] is transaction:
+            return self._locked[1]
         query = (
             select(AuditChainHead)
             .where(AuditChainHead.id == HEAD_ID)
@@ -107,6 +113,8 @@ class AuditChainRepository:
             self._insert_head_if_missing()
             head = self.session.scalar(query)
         assert head is not None
+        if transaction is not None:
+            self._locked = (transaction, head)
         return head
 
     def head(self) -> tuple[int, str] | None:
@@ -131,7 +139,42 @@ class AuditChainRepository:
         source: str | None = None,
     ) -> AuditEvent:
         """Append one event to the chain (inside the caller's transaction)."""
+        event = self._chain_next(
+            self.lock_head(),
+            at=at,
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            target=target,
+            details=details,
+            source=source,
+        )
+        self.session.add(event)
+        self.session.flush()
+        return event
+
+    def record_many(self, events: Sequence[dict[str, Any]]) -> list[AuditEvent]:
+        """Append several events (each given as ``record``'s keyword arguments) in one go:
+        the same chain as as many ``record`` calls, with one lock and one flush."""
         head = self.lock_head()
+        rows = [self._chain_next(head, **event) for event in events]
+        self.session.add_all(rows)
+        self.session.flush()
+        return rows
+
+    def _chain_next(
+        self,
+        head: AuditChainHead,
+        *,
+        at: dt.datetime,
+        actor: str,
+        action: str,
+        outcome: str,
+        target: str | None = None,
+        details: dict[str, Any] | None = None,
+        source: str | None = None,
+    ) -> AuditEvent:
+        """The event that follows ``head``; moves ``head`` forward."""
         normalised = normalise_details(details)
         chained = ChainedEvent(
             id=head.last_event_id + 1,
@@ -157,10 +200,8 @@ class AuditChainRepository:
             prev_hash=chained.prev_hash,
             event_hash=digest,
         )
-        self.session.add(event)
         head.last_event_id = chained.id
         head.last_hash = digest
-        self.session.flush()
         return event
 
     def list(
