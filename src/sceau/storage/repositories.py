@@ -192,6 +192,9 @@ def _visible_to_person(person_id: int) -> Any:
     return or_(habilitated, represented)
 
 
+KeyUse = tuple[str, int | None, str | None]  # serial, structure id, revocation reason
+
+
 class CertificateRepository:
     def __init__(self, session: Session):
         self.session = session
@@ -207,6 +210,13 @@ class CertificateRepository:
         self.session.flush()
         return certificate
 
+    def create_many(self, rows: Sequence[dict[str, Any]]) -> list[Certificate]:
+        """Several certificate rows with one flush (one multi-row INSERT … RETURNING)."""
+        certificates = [Certificate(**fields) for fields in rows]
+        self.session.add_all(certificates)
+        self.session.flush()
+        return certificates
+
     def by_id(self, certificate_id: int) -> Certificate | None:
         return self.session.get(Certificate, certificate_id)
 
@@ -218,6 +228,33 @@ class CertificateRepository:
         if for_update:
             query = query.with_for_update()
         return self.session.scalar(query)
+
+    def existing_serials(self, serials: Sequence[str]) -> set[str]:
+        """Which of ``serials`` are taken (one query for a batch)."""
+        if not serials:
+            return set()
+        return set(
+            self.session.scalars(select(Certificate.serial).where(Certificate.serial.in_(serials)))
+        )
+
+    def key_uses(
+        self, fingerprints: Sequence[str]
+    ) -> dict[str, list[tuple[str, int | None, str | None]]]:
+        """(serial, structure id, revocation reason) of the certificates of each public key."""
+        found: dict[str, list[tuple[str, int | None, str | None]]] = {f: [] for f in fingerprints}
+        if not fingerprints:
+            return found
+        rows = self.session.execute(
+            select(
+                Certificate.key_fingerprint,
+                Certificate.serial,
+                Certificate.structure_id,
+                Certificate.revocation_reason,
+            ).where(Certificate.key_fingerprint.in_(set(fingerprints)))
+        )
+        for fingerprint, serial, structure_id, reason in rows:
+            found[fingerprint].append((serial, structure_id, reason))
+        return found
 
     def by_key_fingerprint(self, fingerprint: str) -> Sequence[Certificate]:
         return self.session.scalars(
@@ -241,6 +278,29 @@ class CertificateRepository:
             .values(status="issued", certificate_der=der, issued_at=at)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult
+
+    def mark_many_issued(self, signed: Sequence[tuple[int, bytes]], at: dt.datetime) -> None:
+        """``mark_issued`` for several (id, DER) pairs in one executemany (rows still
+        ``prepared`` only: a row a recovery already completed is left as it is)."""
+        if not signed:
+            return
+        from sqlalchemy import bindparam
+
+        self.session.connection().execute(
+            update(Certificate.__table__)  # type: ignore[arg-type]
+            .where(
+                Certificate.__table__.c.id == bindparam("certificate_id"),
+                Certificate.__table__.c.status == "prepared",
+            )
+            .values(status="issued", certificate_der=bindparam("der"), issued_at=at),
+            [{"certificate_id": certificate_id, "der": der} for certificate_id, der in signed],
+        )
+        for certificate_id, _ in signed:  # rows loaded in this session show the new state
+            loaded = self.session.identity_map.get(
+                self.session.identity_key(Certificate, certificate_id)
+            )
+            if loaded is not None:
+                self.session.expire(loaded)
 
     def revoked_for(self, authority_id: int) -> list[tuple[str, dt.datetime, str | None]]:
         """(serial, revocation time, reason) of every revoked, unexpired-or-not certificate."""

@@ -9,6 +9,7 @@ the same certificate), so no certificate ever exists without a record and no ser
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ from sceau.pki.csr import ValidatedCsr, public_key_fingerprint, validate_csr
 from sceau.pki.errors import CsrError, ErrorKind, SceauError
 from sceau.pki.issuance import (
     IssuanceRequest,
+    IssuerContext,
+    PreparedCertificate,
     lint_certificate,
     new_serial,
     prepare_certificate,
@@ -64,16 +67,25 @@ def structure_state(structure: Any) -> str:
     return state_value(structure.department_code)
 
 
-def check_key_reuse(uow: UnitOfWork, fingerprint: str, structure_id: int) -> None:
-    """Refuse a key already certified for another structure, or one known compromised."""
-    for existing in uow.certificates.by_key_fingerprint(fingerprint):
-        if existing.revocation_reason == COMPROMISED:
+def check_key_reuse(
+    uow: UnitOfWork,
+    fingerprint: str,
+    structure_id: int,
+    uses: Sequence[tuple[str, int | None, str | None]] | None = None,
+) -> None:
+    """Refuse a key already certified for another structure, or one known compromised.
+
+    ``uses`` are the key's (serial, structure id, revocation reason), when already read."""
+    if uses is None:
+        uses = uow.certificates.key_uses([fingerprint])[fingerprint]
+    for serial, other_structure, reason in uses:
+        if reason == COMPROMISED:
             raise CsrError(
                 "csr_key_compromised",
                 "clé refusée: un certificat portant cette clé a été révoqué pour compromission "
-                f"de clé (numéro de série {existing.serial})",
+                f"de clé (numéro de série {serial})",
             )
-        if existing.structure_id is not None and existing.structure_id != structure_id:
+        if other_structure is not None and other_structure != structure_id:
             raise CsrError(
                 "csr_key_other_structure",
                 "clé refusée: cette clé publique est déjà certifiée pour une autre structure; "
@@ -114,102 +126,194 @@ def _load_chain(uow: UnitOfWork, authority: Any) -> tuple[x509.Certificate, ...]
 def issue_certificate(
     services: Services, command: IssueCommand, *, use_pkilint: bool = True
 ) -> IssuedCertificate:
-    public_key, fingerprint = _validated_key(command)
+    return issue_certificates(services, [command], use_pkilint=use_pkilint)[0]
+
+
+OnIssued = Callable[[UnitOfWork, Sequence[IssuedCertificate]], None]
+
+
+def issue_certificates(
+    services: Services,
+    commands: Sequence[IssueCommand],
+    *,
+    use_pkilint: bool = True,
+    on_issued: OnIssued | None = None,
+) -> list[IssuedCertificate]:
+    """Issue several certificates: all linted and recorded in one transaction, then signed,
+    then marked issued in one transaction (where ``on_issued`` adds its own writes).
+
+    All or nothing up to the record: a refused CSR, an unknown structure or a lint error in
+    any of them raises before anything is written. Once recorded, an interruption leaves
+    intents that ``resume_pending_issuance`` signs (the TBS is the one that was linted).
+    """
+    if not commands:
+        return []
+    keys = [_validated_key(command) for command in commands]
+    now = services.clock.now()
     with services.unit_of_work() as uow:
-        structure = uow.structures.by_reference(command.structure)
-        if structure is None:
-            raise SceauError(
-                "structure_not_found",
-                f"structure {command.structure!r} inconnue",
-                ErrorKind.NOT_FOUND,
+        key_uses = uow.certificates.key_uses([fingerprint for _, fingerprint in keys])
+        structures: dict[str, Any] = {}
+        authorities: dict[str, Any] = {}
+        fingerprints: dict[str, int] = {}
+        planned: list[_Planned] = []
+        serials: set[int] = set()
+        for command, (public_key, fingerprint) in zip(commands, keys, strict=True):
+            structure = structures.get(command.structure)
+            if structure is None:
+                structure = uow.structures.by_reference(command.structure)
+                if structure is None:
+                    raise SceauError(
+                        "structure_not_found",
+                        f"structure {command.structure!r} inconnue",
+                        ErrorKind.NOT_FOUND,
+                    )
+                structures[command.structure] = structure
+            if fingerprints.setdefault(fingerprint, structure.id) != structure.id:
+                raise CsrError(
+                    "csr_key_other_structure",
+                    "clé refusée: la même clé publique est demandée pour deux structures; "
+                    "chaque structure doit avoir ses propres clés",
+                )
+            check_key_reuse(uow, fingerprint, structure.id, key_uses[fingerprint])
+            authority = authorities.get(command.environment)
+            if authority is None:
+                authority = uow.authorities.by_role(command.environment, "organisations")
+                if authority is None:
+                    raise SceauError(
+                        "no_issuing_ca",
+                        f"aucune AC {command.environment.upper()} pour les organisations: "
+                        "lancer `sceau init`",
+                        ErrorKind.CONFLICT,
+                    )
+                authorities[command.environment] = authority
+            issuer = issuer_context(authority)
+            replaced_id = None
+            if command.replaces_serial:
+                replaced = uow.certificates.by_serial(command.replaces_serial)
+                if replaced is None:
+                    raise SceauError(
+                        "certificate_not_found",
+                        "certificat à renouveler introuvable",
+                        ErrorKind.NOT_FOUND,
+                    )
+                replaced_id = replaced.id
+            request = IssuanceRequest(
+                usage=command.usage,
+                subject=OrganisationSubject(
+                    state=structure_state(structure),
+                    organisation=structure.raison_sociale,
+                    idnst=structure.idnst,
+                    common_name=command.service_applicatif,
+                ),
+                public_key=public_key,
+                dns_names=command.dns_names,
+                insi=command.insi,
             )
-        check_key_reuse(uow, fingerprint, structure.id)
-        authority = uow.authorities.by_role(command.environment, "organisations")
-        if authority is None:
+            serial = new_serial()
+            while serial in serials:
+                serial = new_serial()
+            serials.add(serial)
+            prepared = lint_certificate(
+                prepare_certificate(request, issuer, serial, services.clock),
+                issuer,
+                use_pkilint=use_pkilint,
+            )
+            planned.append(
+                _Planned(command, prepared, fingerprint, structure, authority, issuer, replaced_id)
+            )
+        taken = uow.certificates.existing_serials([plan.prepared.serial_hex for plan in planned])
+        if taken:  # 127 random bits: never seen, but a serial is never given twice
             raise SceauError(
-                "no_issuing_ca",
-                f"aucune AC {command.environment.upper()} pour les organisations: "
-                "lancer `sceau init`",
+                "serial_collision",
+                f"numéro de série déjà attribué ({', '.join(sorted(taken))}): réessayer",
                 ErrorKind.CONFLICT,
             )
-        issuer = issuer_context(authority)
-        replaced_id = None
-        if command.replaces_serial:
-            replaced = uow.certificates.by_serial(command.replaces_serial)
-            if replaced is None:
-                raise SceauError(
-                    "certificate_not_found",
-                    "certificat à renouveler introuvable",
-                    ErrorKind.NOT_FOUND,
-                )
-            replaced_id = replaced.id
-        request = IssuanceRequest(
-            usage=command.usage,
-            subject=OrganisationSubject(
-                state=structure_state(structure),
-                organisation=structure.raison_sociale,
-                idnst=structure.idnst,
-                common_name=command.service_applicatif,
-            ),
-            public_key=public_key,
-            dns_names=command.dns_names,
-            insi=command.insi,
+        rows = uow.certificates.create_many(
+            [
+                {
+                    "serial": plan.prepared.serial_hex,
+                    "authority_id": plan.authority.id,
+                    "structure_id": plan.structure.id,
+                    "usage": plan.command.usage.value,
+                    "insi": plan.command.insi,
+                    "status": "prepared",
+                    "subject": plan.prepared.lint_copy.subject.rfc4514_string(),
+                    "common_name": plan.command.service_applicatif,
+                    "dns_names": list(plan.command.dns_names) or None,
+                    "key_fingerprint": plan.fingerprint,
+                    "tbs_der": plan.prepared.tbs,
+                    "not_before": plan.prepared.not_before,
+                    "not_after": plan.prepared.not_after,
+                    "prepared_at": now,
+                    "replaces_id": plan.replaced_id,
+                    "lint_warnings": list(plan.prepared.warnings) or None,
+                }
+                for plan in planned
+            ]
         )
-        serial = new_serial()
-        while uow.certificates.serial_exists(format(serial, "032x")):
-            serial = new_serial()
-        prepared = lint_certificate(
-            prepare_certificate(request, issuer, serial, services.clock),
-            issuer,
-            use_pkilint=use_pkilint,
+        uow.audit.record_many(
+            [
+                {
+                    "at": now,
+                    "actor": plan.command.actor,
+                    "action": "certificate.prepare",
+                    "outcome": "success",
+                    "target": plan.prepared.serial_hex,
+                    "details": {
+                        "structure": plan.structure.idnst,
+                        "usage": plan.command.usage.value,
+                    },
+                }
+                for plan in planned
+            ]
         )
-        row = uow.certificates.create(
-            serial=prepared.serial_hex,
-            authority_id=authority.id,
-            structure_id=structure.id,
-            usage=command.usage.value,
-            insi=command.insi,
-            status="prepared",
-            subject=prepared.lint_copy.subject.rfc4514_string(),
-            common_name=command.service_applicatif,
-            dns_names=list(request.dns_names) or None,
-            key_fingerprint=fingerprint,
-            tbs_der=prepared.tbs,
-            not_before=prepared.not_before,
-            not_after=prepared.not_after,
-            prepared_at=services.clock.now(),
-            replaces_id=replaced_id,
-            lint_warnings=list(prepared.warnings) or None,
+        uow.commit()  # the intents are durable before any signature
+        certificate_ids = [row.id for row in rows]
+        chains = [chain_of(uow, plan.authority) for plan in planned]
+        key_references = [plan.authority.key_reference for plan in planned]
+    issued: list[IssuedCertificate] = []
+    for plan, chain, key_reference in zip(planned, chains, key_references, strict=True):
+        before_sign_hook(plan.prepared.serial_hex)
+        certificate = sign_tbs(
+            plan.prepared.tbs, services.keyring.load(key_reference), plan.issuer.certificate
         )
-        uow.audit.record(
-            at=services.clock.now(),
-            actor=command.actor,
-            action="certificate.prepare",
-            outcome="success",
-            target=prepared.serial_hex,
-            details={"structure": structure.idnst, "usage": command.usage.value},
-        )
-        uow.commit()  # the intent is durable before any signature
-        certificate_id = row.id
-        chain = chain_of(uow, authority)
-        key_reference = authority.key_reference
-    before_sign_hook(prepared.serial_hex)
-    certificate = sign_tbs(prepared.tbs, services.keyring.load(key_reference), issuer.certificate)
+        issued.append(IssuedCertificate(plan.prepared.serial_hex, certificate, chain))
+    signed_at = services.clock.now()
     with services.unit_of_work() as uow:
-        uow.certificates.mark_issued(
-            certificate_id,
-            certificate.public_bytes(serialization.Encoding.DER),
-            services.clock.now(),
+        uow.certificates.mark_many_issued(
+            [
+                (certificate_id, done.certificate.public_bytes(serialization.Encoding.DER))
+                for certificate_id, done in zip(certificate_ids, issued, strict=True)
+            ],
+            signed_at,
         )
-        uow.audit.record(
-            at=services.clock.now(),
-            actor=command.actor,
-            action="certificate.issue",
-            outcome="success",
-            target=prepared.serial_hex,
+        uow.audit.record_many(
+            [
+                {
+                    "at": signed_at,
+                    "actor": plan.command.actor,
+                    "action": "certificate.issue",
+                    "outcome": "success",
+                    "target": plan.prepared.serial_hex,
+                }
+                for plan in planned
+            ]
         )
+        if on_issued is not None:
+            on_issued(uow, issued)
         uow.commit()
-    return IssuedCertificate(prepared.serial_hex, certificate, chain)
+    return issued
+
+
+@dataclass(frozen=True)
+class _Planned:
+    command: IssueCommand
+    prepared: PreparedCertificate
+    fingerprint: str
+    structure: Any
+    authority: Any
+    issuer: IssuerContext
+    replaced_id: int | None
 
 
 def before_sign_hook(serial: str) -> None:
