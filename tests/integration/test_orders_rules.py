@@ -165,3 +165,45 @@ def test_cancel_revokes_an_issued_certificate_and_destroys_its_pkcs12(services, 
     with pytest.raises(SceauError) as caught:
         cancel_order(services, order.id, admin)
     assert caught.value.kind is ErrorKind.CONFLICT
+
+
+def test_a_set_issues_in_one_batch_and_a_refused_product_is_rejected_alone(
+    services, world, monkeypatch
+):
+    """A DMP set is recorded, signed and marked issued together; when one of its products is
+    refused at issuance (here its lint), nothing of the batch is written, the other product
+    is issued alone and the refused one is rejected with the reason."""
+    from sceau.pki.errors import LintError
+    from sceau.pki.issuance import lint_certificate as real_lint
+    from sceau.registration.use_cases import issue_certificate as issuing
+
+    admin = world.actor(ADMIN_A)
+    order = ask(services, admin, bundle="DMP", csrs=(make_csr(new_key()), make_csr(new_key())))
+    assert [p.state for p in order.products] == [ProductState.ISSUED, ProductState.ISSUED]
+    with services.unit_of_work() as uow:
+        issued = uow.audit.list(action="certificate.issue", limit=10)
+        assert len(issued) == 2 and issued[0].id == issued[1].id + 1  # one transaction
+
+    def refuse_sign(prepared, issuer, **kwargs):  # type: ignore[no-untyped-def]
+        if prepared.request.usage.value == "SIGN":
+            raise LintError(["keyUsage: refused for the test"])
+        return real_lint(prepared, issuer, **kwargs)
+
+    monkeypatch.setattr(issuing, "lint_certificate", refuse_sign)
+    with services.unit_of_work() as uow:
+        before = len(uow.certificates.list(limit=1000))
+    with pytest.raises(SceauError) as caught:
+        ask(services, admin, bundle="DMP", csrs=(make_csr(new_key()), make_csr(new_key())))
+    assert "refused for the test" in caught.value.message
+    from sqlalchemy import text
+
+    with services.engine.connect() as connection:
+        latest = connection.execute(text("SELECT max(id) FROM certificate_orders")).scalar_one()
+    with services.unit_of_work() as uow:
+        products = uow.orders.products_of(latest)
+        states = {p.usage: (p.state, p.rejection_reason) for p in products}
+        recorded = uow.certificates.list(limit=100)
+    assert states["AUTH_CLI"] == ("issued", None)
+    assert states["SIGN"][0] == "rejected" and "refused for the test" in states["SIGN"][1]
+    # Only the AUTH_CLI certificate was recorded (and signed): no intent left of the batch.
+    assert len(recorded) == before + 1 and {c.status for c in recorded} == {"issued"}

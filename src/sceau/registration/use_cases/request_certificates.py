@@ -1,15 +1,17 @@
 """DEMANDER: an administrator orders one certificate, or a service's set, for a structure.
 
-The order and its products are recorded (``requested``) before any issuance; each product is
-then issued through ``issue_certificate`` (record, then sign) and becomes ``issued``
-(awaiting retrieval). With online generation the platform makes an RSA-2048 key and keeps it
-only inside a PKCS#12 protected by the password chosen now; the clear key never reaches the
-database, and the PKCS#12 itself is destroyed at retrieval.
+The order and its products are recorded (``requested``) before any issuance; the products are
+then issued together by ``issue_certificates`` (recorded, signed, then marked issued in the
+transaction that makes each product ``issued``, awaiting retrieval). With online generation
+the platform makes an RSA-2048 key and keeps it only inside a PKCS#12 protected by the
+password chosen now; the clear key never reaches the database, and the PKCS#12 itself is
+destroyed at retrieval.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +44,9 @@ from sceau.registration.orders.views import OrderView, order_view
 from sceau.registration.ports import Services
 from sceau.registration.use_cases.issue_certificate import (
     IssueCommand,
+    IssuedCertificate,
     check_key_reuse,
-    issue_certificate,
+    issue_certificates,
 )
 from sceau.registration.use_cases.registry_common import as_actor, load_structure, open_uow
 
@@ -268,98 +271,121 @@ def place_order(
         )
         order_id, idnst = order.id, row.idnst
         uow.commit()
-    for product_id, spec, key in zip(product_ids, specs, keys, strict=True):
-        _issue_product(
-            services,
-            product_id,
-            spec,
-            key,
-            structure=idnst,
-            service_applicatif=service_applicatif,
-            dns_names=dns_names,
-            actor=fresh,
-            password=pkcs12_password,
-            renewal=renewal,
-        )
+    issuing = _Issuing(
+        structure=idnst,
+        service_applicatif=service_applicatif,
+        dns_names=dns_names,
+        actor=fresh,
+        password=pkcs12_password,
+        renewal=renewal,
+    )
+    commands = [issuing.command(services, spec, key) for spec, key in zip(specs, keys, strict=True)]
+
+    def mark_products(uow: Any, issued: Sequence[IssuedCertificate]) -> None:
+        for product_id, key, done in zip(product_ids, keys, issued, strict=True):
+            _mark_issued(services, uow, product_id, key, done, issuing)
+
+    try:  # the whole set in one batch: one record, one mark-issued transaction
+        issue_certificates(services, commands, on_issued=mark_products)
+    except SceauError:  # nothing recorded: one by one, so that each product gets its outcome
+        for product_id, command, key in zip(product_ids, commands, keys, strict=True):
+            _issue_product(services, product_id, command, key, issuing)
     with open_uow(services) as uow:
         return order_view(uow, uow.orders.order_by_id(order_id), services.clock.now())
 
 
+@dataclass(frozen=True)
+class _Issuing:
+    """What the products of one order share at issuance."""
+
+    structure: str
+    service_applicatif: str
+    dns_names: tuple[str, ...]
+    actor: Actor
+    password: str | None
+    renewal: Renewal | None
+
+    def command(self, services: Services, spec: ProductSpec, key: _Key) -> IssueCommand:
+        return IssueCommand(
+            structure=self.structure,
+            usage=spec.usage,
+            service_applicatif=self.service_applicatif,
+            public_key=key.public_key,  # a CSR was validated by ``_keys`` already
+            dns_names=self.dns_names,
+            insi=spec.insi,
+            replaces_serial=self.renewal.serial if self.renewal else None,
+            actor=self.actor.label,
+            environment=environment_of(services),
+        )
+
+
 def _issue_product(
-    services: Services,
-    product_id: int,
-    spec: ProductSpec,
-    key: _Key,
-    *,
-    structure: str,
-    service_applicatif: str,
-    dns_names: tuple[str, ...],
-    actor: Actor,
-    password: str | None,
-    renewal: Renewal | None,
+    services: Services, product_id: int, command: IssueCommand, key: _Key, issuing: _Issuing
 ) -> None:
     try:
-        issued = issue_certificate(
+        issue_certificates(
             services,
-            IssueCommand(
-                structure=structure,
-                usage=spec.usage,
-                service_applicatif=service_applicatif,
-                csr=key.csr,
-                public_key=None if key.csr is not None else key.public_key,
-                dns_names=dns_names,
-                insi=spec.insi,
-                replaces_serial=renewal.serial if renewal else None,
-                actor=actor.label,
-                environment=environment_of(services),
+            [command],
+            on_issued=lambda uow, issued: _mark_issued(
+                services, uow, product_id, key, issued[0], issuing
             ),
         )
     except SceauError as exc:
-        _reject(services, product_id, actor, exc.message)
+        _reject(services, product_id, issuing.actor, exc.message)
         raise
+
+
+def _mark_issued(
+    services: Services,
+    uow: Any,
+    product_id: int,
+    key: _Key,
+    issued: IssuedCertificate,
+    issuing: _Issuing,
+) -> None:
+    """The product becomes ``issued`` in the transaction that marks its certificate issued."""
+    actor, password, renewal = issuing.actor, issuing.password, issuing.renewal
     now = services.clock.now()
-    with open_uow(services) as uow:
-        product = uow.orders.product_by_id(product_id, for_update=True)
-        certificate = uow.certificates.by_serial(issued.serial)
-        product.state = transition(product.state, ProductState.ISSUED).value
-        product.certificate_id = certificate.id
-        product.issued_at = now
-        product.state_changed_at = now
-        if key.private_key is not None:
-            assert password is not None
-            product.pkcs12_blob = ans_legacy_pkcs12(
-                key.private_key, issued.certificate, issued.chain, password.encode()
-            )
-        order = uow.orders.order_by_id(product.order_id)
-        structure_row = uow.structures.by_id(product.structure_id)
-        payload = notices.product_payload(
-            services,
-            order=order,
-            product=product,
-            structure=structure_row,
-            certificate=certificate,
-            actor_label=actor.label,
+    product = uow.orders.product_by_id(product_id, for_update=True)
+    certificate = uow.certificates.by_serial(issued.serial)
+    product.state = transition(product.state, ProductState.ISSUED).value
+    product.certificate_id = certificate.id
+    product.issued_at = now
+    product.state_changed_at = now
+    if key.private_key is not None:
+        assert password is not None
+        product.pkcs12_blob = ans_legacy_pkcs12(
+            key.private_key, issued.certificate, issued.chain, password.encode()
         )
+    order = uow.orders.order_by_id(product.order_id)
+    structure_row = uow.structures.by_id(product.structure_id)
+    payload = notices.product_payload(
+        services,
+        order=order,
+        product=product,
+        structure=structure_row,
+        certificate=certificate,
+        actor_label=actor.label,
+    )
+    notices.record_order_event(
+        uow, notices.CERTIFICATE_AVAILABLE, at=now, order=order, payload=payload
+    )
+    if renewal is not None:
         notices.record_order_event(
-            uow, notices.CERTIFICATE_AVAILABLE, at=now, order=order, payload=payload
-        )
-        if renewal is not None:
-            notices.record_order_event(
-                uow,
-                notices.CERTIFICATE_RENEWED,
-                at=now,
-                order=order,
-                payload={**payload, "replaces_serial": renewal.serial},
-            )
-        uow.audit.record(
+            uow,
+            notices.CERTIFICATE_RENEWED,
             at=now,
-            actor=actor.label,
-            action="order.issue",
-            outcome="success",
-            target=issued.serial,
-            details={"order": order.id, "product": product.id, "key_source": product.key_source},
+            order=order,
+            payload={**payload, "replaces_serial": renewal.serial},
         )
-        uow.commit()
+    uow.audit.record(
+        at=now,
+        actor=actor.label,
+        action="order.issue",
+        outcome="success",
+        target=issued.serial,
+        details={"order": order.id, "product": product.id, "key_source": product.key_source},
+    )
 
 
 def _reject(services: Services, product_id: int, actor: Actor, reason: str) -> None:
