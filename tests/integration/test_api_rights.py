@@ -301,6 +301,38 @@ def test_retrieve(api: Api) -> None:
     )
 
 
+def test_retrieve_order(api: Api) -> None:
+    """RETIRER a whole order: same rights as one certificate; a drawn code comes back once."""
+    order_id = api.call("admin_a", "GET", f"/api/v1/certificates/{api.serials[P1][0]}").json()[
+        "order_id"
+    ]
+    path = f"/api/v1/orders/{order_id}/retrieve"
+    body = {**_retrieve_body(), "generate_revocation_code": True}
+    del body["revocation_code"], body["revocation_code_confirmation"]
+    _unauthenticated_refused(api, "POST", path, json=body)
+    _problem(api.call("admin_b", "POST", path, json=body), 403)
+    _problem(api.call("reader_a", "POST", path, json=body), 403, "token_scope_missing")
+    _problem(
+        api.call("admin_a", "POST", path, json={**body, **_retrieve_body()}),
+        422,
+        "revocation_code_choice",
+    )
+    _problem(api.call("admin_a", "POST", "/api/v1/orders/999999/retrieve", json=body), 403)
+    done = api.call("admin_a", "POST", path, json=body)
+    assert done.status_code == 200, done.text
+    answer = done.json()
+    assert answer["order_id"] == order_id and len(answer["revocation_code"]) == 39
+    assert sorted(c["serial"] for c in answer["certificates"]) == sorted(api.serials[P1])
+    assert {c["product"]["state"] for c in answer["certificates"]} == {"retrieved"}
+    _problem(api.call("admin_a", "POST", path, json=body), 409, "invalid_transition")
+    other = api.call("operator", "GET", f"/api/v1/certificates/{api.serials[P2][0]}").json()
+    chosen = api.call(
+        "operator", "POST", f"/api/v1/orders/{other['order_id']}/retrieve", json=_retrieve_body()
+    )
+    assert chosen.status_code == 200, chosen.text
+    assert chosen.json()["revocation_code"] is None  # chosen: never echoed
+
+
 def test_renew(api: Api) -> None:
     serial = api.serials[P1][1]
     body = lambda: {"actor_email": "a@b.example", "csr": make_csr(api.key_factory()).decode()}  # noqa: E731

@@ -1,7 +1,13 @@
 """Secrets typed by administrators: the revocation code (RETIRER) and its brute-force guard.
 
 The code is chosen at retrieval, typed twice, and stored only as an argon2id hash; it later
-lets its holder revoke the certificate without logging in (domain §11, §14). Wrong codes are
+lets its holder revoke the certificate without logging in (domain §11, §14). A code chosen by
+a person may be weak, hence the slow hash. A code the platform draws itself
+(``generate_revocation_code``: 160 random bits, shown once) cannot be guessed however fast
+its hash, so it is stored as an HMAC-SHA256 keyed with a random salt: a brute force of
+2^160 codes is out of reach, and retrieving a fleet's thousands of certificates does not
+spend ~20 ms of argon2 per certificate. ``verify_secret`` tells the two apart by the stored
+form. Wrong codes are
 counted per certificate and per source: past a limit within the window, every attempt —
 even with the right code — is refused until the window has passed. Every attempt, right,
 wrong or locked out, is written to the audit trail. The same guard counts wrong PKCS#12
@@ -10,7 +16,11 @@ passwords at retrieval.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +34,10 @@ MAX_LENGTH = 128
 
 # OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane): ~20 ms here, slow for a guesser.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
+
+# Platform-drawn codes: 20 random bytes in base32, in groups of four (easy to read aloud).
+GENERATED_BYTES = 20
+_GENERATED_PREFIX = "$sceau-hmac-sha256$"
 
 KIND_REVOCATION_CODE = "revocation_code"
 KIND_PKCS12 = "pkcs12_password"
@@ -80,9 +94,37 @@ def hash_secret(secret: str) -> str:
     return _HASHER.hash(secret)
 
 
+def generate_revocation_code() -> tuple[str, str]:
+    """A code drawn by the platform (160 bits, ``ABCD-EFGH-…``) and the hash to store.
+
+    The code is returned once to whoever retrieves the certificate; only the hash is kept.
+    """
+    text = base64.b32encode(secrets.token_bytes(GENERATED_BYTES)).decode()
+    code = "-".join(text[i : i + 4] for i in range(0, len(text), 4))
+    return code, _hash_generated(code, secrets.token_bytes(16))
+
+
+def _normalise_generated(code: str) -> bytes:
+    """Generated codes are compared without case, spaces or dashes (typed back by hand)."""
+    return "".join(code.split()).replace("-", "").upper().encode()
+
+
+def _hash_generated(code: str, salt: bytes) -> str:
+    mac = hmac.new(salt, _normalise_generated(code), hashlib.sha256).digest()
+    encode = base64.urlsafe_b64encode
+    return f"{_GENERATED_PREFIX}{encode(salt).decode()}${encode(mac).decode()}"
+
+
 def verify_secret(stored_hash: str | None, secret: str) -> bool:
     if not stored_hash:
         return False
+    if stored_hash.startswith(_GENERATED_PREFIX):
+        try:
+            salt_text, _ = stored_hash.removeprefix(_GENERATED_PREFIX).split("$", 1)
+            salt = base64.urlsafe_b64decode(salt_text)
+        except ValueError:
+            return False
+        return hmac.compare_digest(_hash_generated(secret, salt), stored_hash)
     try:
         return _HASHER.verify(stored_hash, secret)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -17,9 +17,12 @@ from sceau.registration.use_cases.request_certificates import (
     request_certificates,
 )
 from sceau.registration.use_cases.retrieve_certificate import (
+    CertificateFiles,
     RetrieveCommand,
+    RetrieveOrderCommand,
     download_certificate,
     retrieve_certificate,
+    retrieve_order,
 )
 from sceau.registration.use_cases.revoke_product import RevokeProductCommand, revoke_product
 from sceau.registration.use_cases.track_certificates import (
@@ -34,10 +37,12 @@ from sceau.web.api.schemas import (
     FileOut,
     OrderOut,
     OrderRequest,
+    OrderRetrievedOut,
     ProductOut,
     ProductPage,
     RenewRequest,
     RetrievedOut,
+    RetrieveOrderRequest,
     RetrieveRequest,
     RevocationOut,
     RevokeRequest,
@@ -154,6 +159,60 @@ def get_order(
     return OrderOut.model_validate(show_order(services_of(request), order_id, principal.actor))
 
 
+@router.post(
+    "/orders/{order_id}/retrieve",
+    tags=["commandes"],
+    response_model=OrderRetrievedOut,
+    summary="RETIRER every certificate of an order at once, with one revocation code "
+    "(chosen, or drawn by the platform and returned once); all or none",
+)
+def retrieve_whole_order(
+    request: Request,
+    principal: Orderer,
+    order_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: RetrieveOrderRequest,
+) -> OrderRetrievedOut:
+    outcome = retrieve_order(
+        services_of(request),
+        RetrieveOrderCommand(
+            order_id=order_id,
+            revocation_code=body.revocation_code,
+            revocation_code_confirmation=body.revocation_code_confirmation,
+            generate_revocation_code=body.generate_revocation_code,
+            accept_terms=body.accept_terms,
+            cgu_version=body.cgu_version,
+            pc_version=body.pc_version,
+            pkcs12_password=body.pkcs12_password,
+            pkcs12_layout=body.pkcs12_layout,
+            actor=principal.actor,
+            source=request.client.host if request.client else None,
+        ),
+    )
+    return OrderRetrievedOut(
+        order_id=outcome.order_id,
+        revocation_code=outcome.revocation_code,
+        certificates=[
+            _retrieved(files, ProductOut.model_validate(product))
+            for files, product in zip(outcome.certificates, outcome.products, strict=True)
+        ],
+    )
+
+
+def _retrieved(files: CertificateFiles, product: ProductOut) -> RetrievedOut:
+    return RetrievedOut(
+        serial=files.serial,
+        product=product,
+        files=[
+            FileOut(
+                name=f.name,
+                media_type=f.media_type,
+                content_base64=base64.b64encode(f.content).decode(),
+            )
+            for f in files.files
+        ],
+    )
+
+
 @router.get(
     "/certificates/{serial}",
     tags=["certificats"],
@@ -190,18 +249,7 @@ def retrieve(
         ),
     )
     product = show_product(services, files.serial, principal.actor)
-    return RetrievedOut(
-        serial=files.serial,
-        product=ProductOut.model_validate(product),
-        files=[
-            FileOut(
-                name=f.name,
-                media_type=f.media_type,
-                content_base64=base64.b64encode(f.content).decode(),
-            )
-            for f in files.files
-        ],
-    )
+    return _retrieved(files, ProductOut.model_validate(product))
 
 
 @router.get(

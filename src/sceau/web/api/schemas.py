@@ -155,6 +155,25 @@ class RetrieveRequest(BaseModel):
     pkcs12_layout: Literal["ans", "aes"] = "ans"
 
 
+class RetrieveOrderRequest(BaseModel):
+    """RETIRER every certificate of an order: one revocation code for all of them, either
+    typed twice, or drawn by the platform (``generate_revocation_code``) and returned once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    revocation_code: str | None = Field(default=None, min_length=1, max_length=128)
+    revocation_code_confirmation: str | None = Field(default=None, min_length=1, max_length=128)
+    generate_revocation_code: bool = Field(
+        default=False,
+        description="let the platform draw a 160-bit code, returned once in the answer",
+    )
+    accept_terms: bool
+    cgu_version: str = Field(max_length=32)
+    pc_version: str = Field(max_length=32)
+    pkcs12_password: str | None = Field(default=None, max_length=128)
+    pkcs12_layout: Literal["ans", "aes"] = "ans"
+
+
 class FileOut(BaseModel):
     name: str
     media_type: str
@@ -165,6 +184,15 @@ class RetrievedOut(BaseModel):
     serial: str
     product: ProductOut
     files: list[FileOut]
+
+
+class OrderRetrievedOut(BaseModel):
+    order_id: int
+    revocation_code: str | None = Field(
+        description="the code drawn by the platform (generate_revocation_code): shown this "
+        "once, only its hash is kept; null when the code was chosen"
+    )
+    certificates: list[RetrievedOut]
 
 
 class RevokeRequest(BaseModel):
