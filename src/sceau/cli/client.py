@@ -402,6 +402,12 @@ def fleet_order_command(
     retrieve: bool = typer.Option(
         True, "--retrieve/--no-retrieve", help="RETIRER avant téléchargement"
     ),
+    server_codes: bool = typer.Option(
+        True,
+        "--server-codes/--client-codes",
+        help="Code de révocation de chaque demande tiré par le serveur (160 bits, rendu une "
+        "fois et noté dans le fichier d'état) ou créé ici (haché en argon2id par le serveur)",
+    ),
     email: str = EMAIL,
     server: str = SERVER,
     token: str = TOKEN,
@@ -470,7 +476,7 @@ def fleet_order_command(
             state,
             structures,
             items,
-            FleetOptions(target, email, workers, processes, retrieve),
+            FleetOptions(target, email, workers, processes, retrieve, server_codes),
             progress=progress,
             stop=stop,
         )

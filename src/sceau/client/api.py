@@ -6,6 +6,7 @@ Problem documents (RFC 9457) come back as ``ApiError`` carrying the server's sta
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ class SceauApi:
             headers["Authorization"] = f"Bearer {credentials.token}"
         self.base_url = base_url.rstrip("/")
         self.retries = retries
+        self._terms: dict[str, str] | None = None
+        self._terms_lock = threading.Lock()  # the fleet's HTTP threads share the client
         self.http = httpx.Client(
             base_url=self.base_url + "/api/v1",
             headers=headers,
@@ -111,7 +114,11 @@ class SceauApi:
         return list(self._json("GET", "/bundles"))
 
     def terms(self) -> dict[str, str]:
-        return dict(self._json("GET", "/terms"))
+        """The CGU and PC versions in force (asked once per client: they change rarely)."""
+        with self._terms_lock:
+            if self._terms is None:
+                self._terms = dict(self._json("GET", "/terms"))
+            return dict(self._terms)
 
     def structures(self, search: str | None = None, limit: int = 50) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit}
@@ -170,6 +177,21 @@ class SceauApi:
                 },
             )
         )
+
+    def retrieve_order(self, order_id: int, revocation_code: str | None = None) -> dict[str, Any]:
+        """RETIRER every certificate of an order in one call; without ``revocation_code`` the
+        server draws one and returns it (this once) as ``revocation_code``."""
+        terms = self.terms()
+        body: dict[str, Any] = {
+            "accept_terms": True,
+            "cgu_version": terms["cgu_version"],
+            "pc_version": terms["pc_version"],
+        }
+        if revocation_code is None:
+            body["generate_revocation_code"] = True
+        else:
+            body["revocation_code"] = body["revocation_code_confirmation"] = revocation_code
+        return dict(self._json("POST", f"/orders/{order_id}/retrieve", json=body))
 
     def download(self, serial: str, fmt: str = "pem") -> bytes:
         return self._send("GET", f"/certificates/{serial}/download", params={"format": fmt}).content

@@ -12,6 +12,17 @@ continues where it stopped. It never orders twice: every order carries an
 ``Idempotency-Key`` fixed per (run, structure, bundle), so an order whose answer was lost
 is returned by the server instead of being placed again. A CSV and a JSON report per
 structure are written at the end of every run.
+
+Per order, three HTTP calls at most: the order (issued in its answer), RETIRER of all its
+certificates at once (``POST /orders/{id}/retrieve``), and the CGU/PC versions once per run.
+By default the server draws each order's revocation code (160 bits, so it keeps a fast
+HMAC of it instead of an argon2id hash); the code is written to the state file as soon as
+the answer arrives. If that answer is lost (the process killed in between), the resumed
+run finds the order retrieved and the code unknown: the report says so, and the
+certificates can still be revoked with the token or a card. ``client_codes`` keeps the
+former behaviour: a code made here, hashed with argon2id by the server once per order.
+The keys are the ones this client generated and wrote: they are loaded once per order,
+without OpenSSL's costly RSA consistency check (see ``keys.load_key_pem``).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import ctypes
 import datetime as dt
 import json
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -36,11 +48,13 @@ from cryptography import x509
 
 from sceau.client.api import ApiError, SceauApi
 from sceau.client.install import current_release, slots
-from sceau.client.keys import generate_key_pem, write_private
+from sceau.client.keys import generate_key_pem, load_key_pem, write_private
 from sceau.client.ordering import (
+    Fetched,
     Item,
     csrs_for,
     fetch_certificate,
+    fetched_from,
     install_fetched,
     new_revocation_code,
     products_of,
@@ -192,6 +206,7 @@ class FleetOptions:
     workers: int = 4  # HTTP threads ordering/retrieving/installing
     key_processes: int | None = None  # default: every core
     retrieve: bool = True  # RETIRER (revocation code + CGU/PC) before downloading
+    server_codes: bool = True  # the server draws each order's revocation code
 
 
 class Interrupted(Exception):
@@ -308,8 +323,12 @@ def _process_item(
 ) -> None:
     structure, word = row["structure"], row["word"]
     folder = options.target / structure / ".keys" / word
-    keys = [(folder / f"{i}.key.pem").read_bytes() for i in range(len(products))]
+    # Keys this client made and wrote itself: loaded once, for the CSRs and the install.
+    keys = [
+        load_key_pem((folder / f"{i}.key.pem").read_bytes(), own=True) for i in range(len(products))
+    ]
     order_id = row["order_id"]
+    order: dict[str, Any] | None = None
     if row["state"] == "keyed" or order_id is None:
         order = api.order(
             structure=structure,
@@ -321,21 +340,21 @@ def _process_item(
         )
         order_id = int(order["id"])
         state.update(structure, word, state="ordered", order_id=order_id)
-    order = api.wait_issued(order_id)
+    if order is None or any(p["state"] == "requested" for p in order["products"]):
+        order = api.wait_issued(order_id)
     serials = [p["serial"] for p in order["products"]]
     if any(s is None for s in serials):
         reasons = "; ".join(p.get("rejection_reason") or p["state"] for p in order["products"])
         raise SceauError("order_rejected", f"demande {order_id} refusée: {reasons}")
     state.update(structure, word, serials=json.dumps(serials))
     item = Item(word, row["bundle"], row["cn"])
-    for (usage, _insi), key_pem, product in zip(products, keys, order["products"], strict=True):
-        code = row["revocation_code"] if options.retrieve else None
-        fetched = fetch_certificate(api, product["serial"], code)
+    fetched_all = _retrieve(api, state, row, order_id, serials, options)
+    for (usage, _insi), key, fetched in zip(products, keys, fetched_all, strict=True):
         slot = slot_for(item, usage, len(products))
         installed = install_fetched(
             options.target / structure,
             slot,
-            key_pem,
+            key,
             fetched,
             {
                 "server": api.base_url,
@@ -357,6 +376,58 @@ def _process_item(
     state.update(structure, word, state="done", error=None)
 
 
+def _retrieve(
+    api: SceauApi,
+    state: FleetState,
+    row: dict[str, Any],
+    order_id: int,
+    serials: list[str],
+    options: FleetOptions,
+) -> list[Fetched]:
+    """RETIRER the whole order in one call (or just download, when it already was)."""
+    structure, word = row["structure"], row["word"]
+    if options.retrieve and not _server_drawn(row["revocation_code"]):
+        try:
+            if options.server_codes:
+                # Known only once answered: an empty code in the state means "lost".
+                state.update(structure, word, revocation_code="")
+                answer = api.retrieve_order(order_id)
+                state.update(structure, word, revocation_code=answer["revocation_code"])
+            else:
+                answer = api.retrieve_order(order_id, row["revocation_code"])
+            by_serial = {str(e["serial"]): fetched_from(e) for e in answer["certificates"]}
+            return [by_serial[s] for s in serials]
+        except ApiError as exc:
+            if exc.status in (404, 405) and exc.code in ("not_found", "method_not_allowed"):
+                return _retrieve_one_by_one(api, state, row, serials, options)
+            if exc.code != "invalid_transition":
+                raise
+            # already retrieved (a resumed run): download below
+    return [fetch_certificate(api, serial, None) for serial in serials]
+
+
+def _server_drawn(code: str | None) -> bool:
+    """A code the server drew (``ABCD-EFGH-…``, 8 groups of base32): the order was retrieved
+    by an earlier run. Codes made here start with ``Rv-``."""
+    return bool(code) and re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){7}", code or "") is not None
+
+
+def _retrieve_one_by_one(
+    api: SceauApi,
+    state: FleetState,
+    row: dict[str, Any],
+    serials: list[str],
+    options: FleetOptions,
+) -> list[Fetched]:
+    """A server without ``POST /orders/{id}/retrieve``: RETIRER each certificate with a code
+    made here (kept in the state file first)."""
+    code = row["revocation_code"]
+    if options.server_codes or not code:
+        code = new_revocation_code()
+        state.update(row["structure"], row["word"], revocation_code=code)
+    return [fetch_certificate(api, serial, code) for serial in serials]
+
+
 def write_reports(state: FleetState, folder: Path) -> tuple[Path, Path]:
     """``fleet-report.csv`` (one line per certificate or failure) and ``fleet-report.json``
     (one entry per structure)."""
@@ -373,6 +444,7 @@ def write_reports(state: FleetState, folder: Path) -> tuple[Path, Path]:
                 "state": row["state"],
                 "order_id": row["order_id"],
                 "error": row["error"],
+                "revocation_code_known": bool(row["revocation_code"]),
                 "certificates": [
                     {k: c[k] for k in ("slot", "usage", "serial", "not_after", "path")}
                     for c in certificates

@@ -43,9 +43,15 @@ def key_to_pem(key: rsa.RSAPrivateKey, password: bytes | None = None) -> bytes:
     )
 
 
-def load_key_pem(data: bytes, password: bytes | None = None) -> rsa.RSAPrivateKey:
+def load_key_pem(
+    data: bytes, password: bytes | None = None, *, own: bool = False
+) -> rsa.RSAPrivateKey:
+    """The RSA key in ``data``. ``own=True`` is for a key this client generated and wrote
+    itself (the fleet's key folder, 0700/0600): OpenSSL's consistency check of an RSA key
+    (primality of p and q…, ~35 ms) is then skipped, as for the key object it just made.
+    A key file from elsewhere is always checked."""
     try:
-        key = serialization.load_pem_private_key(data, password)
+        key = serialization.load_pem_private_key(data, password, unsafe_skip_rsa_key_validation=own)
     except (ValueError, TypeError) as exc:
         raise SceauError("key_unreadable", f"clé privée illisible ({exc})") from exc
     if not isinstance(key, rsa.RSAPrivateKey):

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sceau.client.api import ApiError, SceauApi, decode_file
 from sceau.client.csr import CsrRequest, build_csr
@@ -63,12 +65,19 @@ def slot_for(item: Item, usage: Usage, count: int) -> str:
 
 
 def csrs_for(
-    keys_pem: list[bytes], products: list[tuple[Usage, bool]], common_name: str
+    keys: Sequence[bytes | rsa.RSAPrivateKey],
+    products: list[tuple[Usage, bool]],
+    common_name: str,
 ) -> list[bytes]:
+    """One CSR per product; ``keys`` are PEM (loaded and checked) or key objects."""
     return [
-        build_csr(load_key_pem(pem), CsrRequest(usage, common_name, insi=insi))
-        for pem, (usage, insi) in zip(keys_pem, products, strict=True)
+        build_csr(_key(key), CsrRequest(usage, common_name, insi=insi))
+        for key, (usage, insi) in zip(keys, products, strict=True)
     ]
+
+
+def _key(key: bytes | rsa.RSAPrivateKey) -> rsa.RSAPrivateKey:
+    return load_key_pem(key) if isinstance(key, bytes) else key
 
 
 def new_revocation_code() -> str:
@@ -80,6 +89,13 @@ class Fetched:
     serial: str
     certificate: x509.Certificate
     chain: list[x509.Certificate] = field(default_factory=list)
+
+
+def fetched_from(retrieved: dict[str, Any]) -> Fetched:
+    """The certificate and chain of one entry of a RETIRER answer (its PEM file)."""
+    pem = next(decode_file(f) for f in retrieved["files"] if f["name"].endswith(".pem"))
+    certificates = x509.load_pem_x509_certificates(pem)
+    return Fetched(str(retrieved["serial"]), certificates[0], certificates[1:])
 
 
 def fetch_certificate(api: SceauApi, serial: str, revocation_code: str | None) -> Fetched:
@@ -101,15 +117,16 @@ def fetch_certificate(api: SceauApi, serial: str, revocation_code: str | None) -
 def install_fetched(
     target: Path,
     slot: str,
-    key_pem: bytes,
+    key: bytes | rsa.RSAPrivateKey,
     fetched: Fetched,
     metadata: dict[str, Any],
     password: bytes | None = None,
 ) -> Installed:
+    """Install ``fetched`` with ``key`` (PEM, loaded and checked, or a key object)."""
     return install_certificate(
         target,
         slot,
-        load_key_pem(key_pem),
+        _key(key),
         fetched.certificate,
         fetched.chain,
         password=password,
