@@ -347,3 +347,29 @@ def test_request_bodies_above_one_mebibyte_are_refused_with_413(env: Env) -> Non
     _assert_headers(form, tls=True)
     small = env.api("admin_a", "POST", "/api/v1/orders", json={"structure": P1})
     assert small.status_code == 422  # under the limit the request reaches validation
+
+
+def test_api_by_card_certificate(env: Env) -> None:
+    """The API's second authentication: a CPx card as TLS client certificate. The card
+    stands for its holder with every scope, sees only the holder's structures, and a
+    replaced (revoked) card is refused."""
+    from sceau.registration.use_cases.cards import renew_card
+
+    def by_card(idnat: str, method: str, path: str, pem: bytes | None = None) -> Any:
+        client = PortalClient(env.app, card_pem=pem or env.card(idnat), peer="192.0.2.90")
+        return client.request(method, path)
+
+    me = by_card(ADMIN_A, "GET", "/api/v1/me")
+    assert me.status_code == 200, me.text
+    assert me.json()["method"] == "card" and me.json()["scopes"] == ["order", "read", "revoke"]
+    assert me.json()["habilitated_structure_ids"] == [env.world.structure_ids[P1]]
+    listed = by_card(ADMIN_A, "GET", "/api/v1/structures").json()["items"]
+    assert [s["id"] for s in listed] == [env.world.structure_ids[P1]]
+    assert by_card(ADMIN_A, "GET", f"/api/v1/orders/{env.order_a}").status_code == 200
+    foreign = by_card(ADMIN_B, "GET", f"/api/v1/orders/{env.order_a}")
+    assert foreign.status_code in (403, 404) and "problem+json" in foreign.headers["content-type"]
+
+    old = env.card(ADMIN_A)
+    renew_card(env.services, env.world.cards[ADMIN_A].card_number)
+    refused = by_card(ADMIN_A, "GET", "/api/v1/me", pem=old)
+    assert refused.status_code == 401, refused.text

@@ -10,6 +10,9 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sceau.auth.cards import login_with_card, presented_certificate
+from sceau.auth.proxy import client_address
+from sceau.auth.settings import AuthSettings
 from sceau.pki.errors import ErrorKind, SceauError
 from sceau.registration.authorization import Actor
 from sceau.web.api.ratelimit import TokenBucketLimiter, failure_throttle
@@ -38,15 +41,15 @@ def services_of(request: Request) -> Any:
     return request.app.state.container
 
 
-def _card_principal(request: Request) -> Principal | None:
-    try:
-        from sceau.auth.cards import login_with_card, presented_certificate
-        from sceau.auth.settings import AuthSettings
-    except ImportError:  # card login arrives with the portal's auth package
-        return None
+def _auth_settings(request: Request) -> AuthSettings:
     settings = getattr(request.app.state, "api_auth_settings", None)
     if settings is None:
         settings = request.app.state.api_auth_settings = AuthSettings()
+    return settings
+
+
+def _card_principal(request: Request) -> Principal | None:
+    settings = _auth_settings(request)
     peer = request.client.host if request.client else None
     presented = presented_certificate(request.scope, peer, request.headers, settings)
     if not presented:
@@ -59,15 +62,7 @@ def _card_principal(request: Request) -> Principal | None:
 def _source(request: Request) -> str | None:
     """The client address (X-Real-IP from a trusted proxy, else the TCP peer)."""
     peer = request.client.host if request.client else None
-    try:
-        from sceau.auth.proxy import client_address
-        from sceau.auth.settings import AuthSettings
-    except ImportError:
-        return peer
-    settings = getattr(request.app.state, "api_auth_settings", None)
-    if settings is None:
-        settings = request.app.state.api_auth_settings = AuthSettings()
-    return client_address(peer, request.headers, settings)
+    return client_address(peer, request.headers, _auth_settings(request))
 
 
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
