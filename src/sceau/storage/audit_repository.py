@@ -139,19 +139,10 @@ class AuditChainRepository:
         source: str | None = None,
     ) -> AuditEvent:
         """Append one event to the chain (inside the caller's transaction)."""
-        event = self._chain_next(
-            self.lock_head(),
-            at=at,
-            actor=actor,
-            action=action,
-            outcome=outcome,
-            target=target,
-            details=details,
-            source=source,
-        )
-        self.session.add(event)
-        self.session.flush()
-        return event
+        event = {"at": at, "actor": actor, "action": action, "outcome": outcome}
+        return self.record_many(
+            [{**event, "target": target, "details": details, "source": source}]
+        )[0]
 
     def record_many(self, events: Sequence[dict[str, Any]]) -> list[AuditEvent]:
         """Append several events (each given as ``record``'s keyword arguments) in one go:
