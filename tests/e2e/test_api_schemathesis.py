@@ -106,7 +106,7 @@ def test_api_conforms_and_never_leaks(api_schema: Any) -> None:
     (schemathesis' own pytest plugin does not run under pytest 9, hence the explicit loop.)
     """
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 15
+    assert len(operations) == 16
     for operation in operations:
 
         @given(case=operation.as_strategy())

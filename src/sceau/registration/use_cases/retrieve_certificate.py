@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from sceau.pki.errors import ErrorKind, SceauError
 from sceau.pki.pkcs12 import Pkcs12Error, ans_legacy_pkcs12, load_pkcs12, modern_pkcs12
 from sceau.pki.pkcs12 import pkcs12_filename as p12_name
-from sceau.registration.authorization import Action, Actor, refresh
+from sceau.registration.authorization import Action, Actor, authorize
 from sceau.registration.orders import notices
 from sceau.registration.orders.access import load_certificate, load_order
 from sceau.registration.orders.revocation_codes import (
@@ -256,17 +256,29 @@ def retrieve_order(services: Services, command: RetrieveOrderCommand) -> OrderRe
     actor = as_actor(command.actor)
     now = services.clock.now()
     with open_uow(services) as uow:
-        order = load_order(uow, actor, Action.CERTIFICATE_RETRIEVE, command.order_id, at=now)
-        fresh = refresh(uow, actor)
-        listed = [(p.id, p.certificate_id) for p in uow.orders.products_of(order.id)]
+        order = uow.orders.order_by_id(command.order_id)
+        if order is None:  # refused as any unknown order is (existence hidden)
+            load_order(uow, actor, Action.CERTIFICATE_RETRIEVE, command.order_id, at=now)
+        fresh = authorize(
+            uow,
+            actor,
+            Action.CERTIFICATE_RETRIEVE,
+            order.structure_id,
+            at=now,
+            target=f"order:{order.id}",
+        )
+        listed = uow.orders.products_of(order.id)
         # The rows are read again under the lock below: drop what the listing loaded, so
         # that a concurrent retrieval of the same order is seen (never retrieved twice).
-        uow.session.expire_all()
+        for stale in listed:
+            uow.session.expire(stale)
         rows = []
-        for product_id, certificate_id in listed:
+        for product_id in [p.id for p in listed]:
             product = uow.orders.product_by_id(product_id, for_update=True)
             certificate = (
-                uow.certificates.by_id(certificate_id) if certificate_id is not None else None
+                uow.certificates.by_id(product.certificate_id)
+                if product.certificate_id is not None
+                else None
             )
             if certificate is None or certificate.status != "issued":
                 transition(product.state, ProductState.RETRIEVED)  # refuses: not issued
@@ -296,6 +308,7 @@ def retrieve_order(services: Services, command: RetrieveOrderCommand) -> OrderRe
             )
         structure = uow.structures.by_id(order.structure_id)
         certificates, products = [], []
+        audit: list[dict[str, Any]] = []
         for product, certificate, target in rows:
             certificates.append(
                 _finalise(
@@ -310,9 +323,11 @@ def retrieve_order(services: Services, command: RetrieveOrderCommand) -> OrderRe
                     code_hash,
                     now,
                     generated=generated is not None,
+                    audit=audit,
                 )
             )
             products.append(ProductView.of(product, certificate, structure, now))
+        uow.audit.record_many(audit)  # one record per certificate, chained in one flush
         uow.commit()
         return OrderRetrieval(order.id, tuple(certificates), tuple(products), generated)
 
@@ -340,8 +355,10 @@ def _finalise(
     now: Any,
     *,
     generated: bool = False,
+    audit: list[dict[str, Any]] | None = None,
 ) -> CertificateFiles:
-    """Mark one product retrieved with ``code_hash``, audit it, and build its files."""
+    """Mark one product retrieved with ``code_hash``, audit it (or add its audit record to
+    ``audit``, for the caller to write), and build its files."""
     files = public_files(uow, certificate)
     if product.key_source == "online":
         key, password = _open_pkcs12(uow, product, certificate, command, fresh, now)
@@ -382,15 +399,19 @@ def _finalise(
     if isinstance(command, RetrieveOrderCommand):
         details["order"] = order.id
         details["code"] = "generated" if generated else "chosen"
-    uow.audit.record(
-        at=now,
-        actor=fresh.label,
-        action="certificate.retrieve",
-        outcome="success",
-        target=certificate.serial,
-        details=details,
-        source=command.source,
-    )
+    event = {
+        "at": now,
+        "actor": fresh.label,
+        "action": "certificate.retrieve",
+        "outcome": "success",
+        "target": certificate.serial,
+        "details": details,
+        "source": command.source,
+    }
+    if audit is None:
+        uow.audit.record(**event)
+    else:
+        audit.append(event)
     return CertificateFiles(certificate.serial, tuple(files))
 
 
