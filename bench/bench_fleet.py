@@ -5,9 +5,11 @@ every core, orders, RETIRER, PKCS#12 installation, state file and reports).
 Printed: certificates per second, and the floor set by RSA-2048 key generation on all cores,
 measured in the same run (a sample of keys made the way the fleet makes them, extrapolated
 to the fleet's count). Target: within 1.3× of that floor. Server and client share the
-machine, so the server's signing, linting and argon2 hashing compete with key generation.
+machine, so the server's signing, linting and hashing compete with key generation; the CPU
+time each side spent per certificate is printed too (server: the ``sceau serve`` process;
+client: the fleet command and its key-generation processes), with the load average.
 
-    python bench/bench_fleet.py [pharmacies=2000] [--no-retrieve]
+    python bench/bench_fleet.py [pharmacies=2000] [--no-retrieve] [--client-codes]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import csv
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -29,22 +32,48 @@ from sceau.client.keys import generate_key_pem
 
 PHARMACIES = int(next((a for a in sys.argv[1:] if a.isdigit()), "2000"))
 RETRIEVE = "--no-retrieve" not in sys.argv
+CLIENT_CODES = "--client-codes" in sys.argv
 PER_PHARMACY = 3
 FLOOR_SAMPLE = 600
 
 
-def key_generation_rate(count: int) -> float:
-    """Keys per second on every core, made like the fleet makes them."""
+def key_generation_rate(count: int) -> tuple[float, float]:
+    """Keys per second on every core, made like the fleet makes them, and the CPU seconds
+    one key costs (which, unlike the rate, does not depend on what else runs)."""
     workers = os.cpu_count() or 1
+    cpu_before = _children_cpu()
     with futures.ProcessPoolExecutor(max_workers=workers) as pool:
         list(pool.map(_one_key, range(workers), chunksize=1))  # warm the pool up
         start = time.perf_counter()
         list(pool.map(_one_key, range(count), chunksize=4))
-        return count / (time.perf_counter() - start)
+        rate = count / (time.perf_counter() - start)
+    return rate, (_children_cpu() - cpu_before) / (count + workers)
 
 
 def _one_key(_: int) -> bytes:
     return generate_key_pem()
+
+
+def _server_cpu() -> float:
+    """CPU seconds (user + system) of the ``sceau serve`` child of this process."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == os.getpid() and b"serve" in command:
+            return (int(fields[11]) + int(fields[12])) / ticks
+    raise RuntimeError("sceau serve process not found")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -67,7 +96,7 @@ def main() -> None:
             writer.writerows([s] for s in world.structures[:PHARMACIES])
         certificates = PHARMACIES * PER_PHARMACY
         with running_server(env, port, base / "serve.log") as url:
-            rate = key_generation_rate(FLOOR_SAMPLE)
+            rate, key_cpu = key_generation_rate(FLOOR_SAMPLE)
             floor = certificates / rate
             client_env = {
                 **environment(base / "client", port),
@@ -91,9 +120,16 @@ def main() -> None:
             ]
             if not RETRIEVE:
                 command.append("--no-retrieve")
+            if CLIENT_CODES:
+                command.append("--client-codes")
+            load_before = os.getloadavg()
+            server_before, client_before = _server_cpu(), _children_cpu()
             start = time.perf_counter()
             done = subprocess.run(command, env=client_env, capture_output=True, text=True)
             elapsed = time.perf_counter() - start
+            server_cpu = _server_cpu() - server_before
+            client_cpu = _children_cpu() - client_before
+            load_after = os.getloadavg()
         if done.returncode != 0:
             raise SystemExit(done.stdout + done.stderr)
         with sqlite3.connect(base / "fleet" / "fleet-state.sqlite") as db:
@@ -102,7 +138,8 @@ def main() -> None:
     cores = os.cpu_count()
     print(
         f"fleet order, {PHARMACIES} pharmacies × {PER_PHARMACY} certificates "
-        f"({'with' if RETRIEVE else 'without'} RETIRER), {cores} cores"
+        f"({'with' if RETRIEVE else 'without'} RETIRER"
+        f"{', codes made by the client' if CLIENT_CODES else ''}), {cores} cores"
     )
     print(
         f"  end to end:            {elapsed:8.1f} s   {certificates / elapsed:7.1f} certificates/s"
@@ -112,6 +149,23 @@ def main() -> None:
         f"(sample of {FLOOR_SAMPLE} keys)"
     )
     print(f"  ratio to the floor:    {elapsed / floor:8.2f}×  (target ≤ 1.30×)")
+    per = 1000 / certificates
+    both = (server_cpu + client_cpu) * per
+    print(
+        f"  CPU per certificate:   server {server_cpu * per:.1f} ms, client {client_cpu * per:.1f}"
+        f" ms (of which RSA-2048 keygen {key_cpu * 1000:.1f} ms, measured in the floor "
+        f"sample), both {both:.1f} ms; {cores} cores × wall = {cores * elapsed * per:.1f} ms"
+    )
+    print(
+        f"  CPU-bound limit of the ratio: {both / (key_cpu * 1000):.2f}× "
+        "(all CPU per certificate / keygen CPU per key: no schedule does better)"
+    )
+    print(
+        "  load average (1, 5, 15 min): before "
+        + ", ".join(f"{x:.2f}" for x in load_before)
+        + "; after "
+        + ", ".join(f"{x:.2f}" for x in load_after)
+    )
 
 
 if __name__ == "__main__":
