@@ -415,8 +415,6 @@ def test_two_processes_saving_the_same_response_at_once_both_succeed(services, i
     of failing on the primary key, and an older response never overwrites a newer one."""
     import threading
 
-    from sceau.storage.tables import OcspResponse
-
     with services.unit_of_work() as uow:
         row = uow.certificates.by_serial(issued[0].serial)
         stored = uow.ocsp.response(issued[0].serial)
@@ -431,9 +429,7 @@ def test_two_processes_saving_the_same_response_at_once_both_succeed(services, i
 
     def save(when: dt.datetime, der: bytes) -> None:
         with services.unit_of_work() as uow:
-            uow.ocsp.save_response(
-                OcspResponse(**base, this_update=when, next_update=when, der=der)
-            )
+            uow.ocsp.save_response(**base, this_update=when, next_update=when, der=der)
             uow.commit()
 
     later = at + dt.timedelta(minutes=1)
@@ -441,7 +437,7 @@ def test_two_processes_saving_the_same_response_at_once_both_succeed(services, i
     first = services.unit_of_work()
     uow = first.__enter__()
     try:
-        uow.ocsp.save_response(OcspResponse(**base, this_update=later, next_update=later, der=b"A"))
+        uow.ocsp.save_response(**base, this_update=later, next_update=later, der=b"A")
         if services.settings.database_url and "postgresql" in services.settings.database_url:
             # The other transaction blocks on the row until this one commits, then updates it.
             other = threading.Thread(

@@ -346,7 +346,8 @@ class RevocationListRepository:
     def __init__(self, session: Session):
         self.session = session
 
-    def add(self, crl: RevocationList) -> RevocationList:
+    def create(self, **fields: Any) -> RevocationList:
+        crl = RevocationList(**fields)
         self.session.add(crl)
         self.session.flush()
         return crl
@@ -371,7 +372,8 @@ class OcspRepository:
             .limit(1)
         )
 
-    def add_responder(self, responder: OcspResponder) -> OcspResponder:
+    def create_responder(self, **fields: Any) -> OcspResponder:
+        responder = OcspResponder(**fields)
         self.session.add(responder)
         self.session.flush()
         return responder
@@ -379,7 +381,7 @@ class OcspRepository:
     def response(self, serial: str) -> OcspResponse | None:
         return self.session.scalar(select(OcspResponse).where(OcspResponse.serial == serial))
 
-    def save_response(self, response: OcspResponse) -> None:
+    def save_response(self, **fields: Any) -> None:
         """Insert or replace the certificate's response in one statement.
 
         Several processes (a server after a revocation, the workers on their schedule) may
@@ -390,18 +392,8 @@ class OcspRepository:
             from sqlalchemy.dialects.postgresql import insert as upsert
         else:
             from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-        values = {
-            column: getattr(response, column)
-            for column in (
-                "certificate_id",
-                "authority_id",
-                "serial",
-                "status",
-                "this_update",
-                "next_update",
-                "der",
-            )
-        }
+        columns = ("certificate_id", "authority_id", "serial", "status", "this_update")
+        values = {column: fields[column] for column in (*columns, "next_update", "der")}
         statement = upsert(OcspResponse).values(**values)
         excluded = statement.excluded
         self.session.execute(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,17 +57,6 @@ class StatusServices(Services, Protocol):
     def settings(self) -> StatusSettings: ...
 
 
-def _rows(uow: UnitOfWork) -> Any:
-    """The module defining the CRL and OCSP row classes.
-
-    ``RevocationListRepository.add``, ``OcspRepository.add_responder`` and ``save_response``
-    take row objects, and this layer may not import ``sceau.storage``: the classes are taken
-    from the repositories' own module. To be replaced by ``create(**fields)`` methods on those
-    repositories, as the other repositories have.
-    """
-    return sys.modules[type(uow.crls).__module__]
-
-
 def _hours(value: int | float) -> dt.timedelta:
     return dt.timedelta(hours=value)
 
@@ -108,14 +96,12 @@ def _ensure_responder(services: StatusServices, authority: Any) -> tuple[OcspSig
         key.public_key(), issuer, services.keyring.load(authority.key_reference), now, validity
     )
     with services.unit_of_work() as uow:
-        uow.ocsp.add_responder(
-            _rows(uow).OcspResponder(
-                authority_id=authority.id,
-                certificate_der=certificate.public_bytes(serialization.Encoding.DER),
-                key_reference=key.reference,
-                not_after=certificate.not_valid_after_utc,
-                created_at=now,
-            )
+        uow.ocsp.create_responder(
+            authority_id=authority.id,
+            certificate_der=certificate.public_bytes(serialization.Encoding.DER),
+            key_reference=key.reference,
+            not_after=certificate.not_valid_after_utc,
+            created_at=now,
         )
         uow.audit.record(
             at=now,
@@ -277,7 +263,6 @@ def _publish_crls(services: StatusServices, authority: Any, force: bool) -> list
             return []
         issuer = x509.load_der_x509_certificate(authority.certificate_der)
         key = services.keyring.load(authority.key_reference)
-        rows = _rows(uow)
         if need_full:
             number = uow.authorities.take_crl_number(authority.id)  # locks the CA row
             entries = _entries(uow.certificates.revoked_for(authority.id))
@@ -292,16 +277,14 @@ def _publish_crls(services: StatusServices, authority: Any, force: bool) -> list
                 if with_delta
                 else (),
             )
-            uow.crls.add(
-                rows.RevocationList(
-                    authority_id=authority.id,
-                    number=number,
-                    delta_base=None,
-                    this_update=now,
-                    next_update=now + full_validity,
-                    entries=len(entries),
-                    der=crl.public_bytes(serialization.Encoding.DER),
-                )
+            uow.crls.create(
+                authority_id=authority.id,
+                number=number,
+                delta_base=None,
+                this_update=now,
+                next_update=now + full_validity,
+                entries=len(entries),
+                der=crl.public_bytes(serialization.Encoding.DER),
             )
             base_number, base_time = number, now
             lines.append(f"CRL n°{number} ({_plural(len(entries), 'entrée')})")
@@ -323,16 +306,14 @@ def _publish_crls(services: StatusServices, authority: Any, force: bool) -> list
                 next_update=now + delta_validity,
                 delta_base=base_number,
             )
-            uow.crls.add(
-                rows.RevocationList(
-                    authority_id=authority.id,
-                    number=number,
-                    delta_base=base_number,
-                    this_update=now,
-                    next_update=now + delta_validity,
-                    entries=len(entries),
-                    der=crl.public_bytes(serialization.Encoding.DER),
-                )
+            uow.crls.create(
+                authority_id=authority.id,
+                number=number,
+                delta_base=base_number,
+                this_update=now,
+                next_update=now + delta_validity,
+                entries=len(entries),
+                der=crl.public_bytes(serialization.Encoding.DER),
             )
             lines.append(
                 f"delta CRL n°{number} (base n°{base_number}, {_plural(len(entries), 'entrée')})"
@@ -388,21 +369,18 @@ def _presign(
                 due.append((row.id, row.serial, status))
     for start in range(0, len(due), OCSP_BATCH):
         with services.unit_of_work() as uow:
-            rows = _rows(uow)
             this_update = services.clock.now()
             next_update = this_update + validity
             for certificate_id, serial, status in due[start : start + OCSP_BATCH]:
                 der = sign_response(signer, int(serial, 16), status, this_update, next_update)
                 uow.ocsp.save_response(
-                    rows.OcspResponse(
-                        certificate_id=certificate_id,
-                        authority_id=authority.id,
-                        serial=serial,
-                        status=status.status.value,
-                        this_update=this_update,
-                        next_update=next_update,
-                        der=der,
-                    )
+                    certificate_id=certificate_id,
+                    authority_id=authority.id,
+                    serial=serial,
+                    status=status.status.value,
+                    this_update=this_update,
+                    next_update=next_update,
+                    der=der,
                 )
             uow.commit()
     return len(due)
