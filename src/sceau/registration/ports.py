@@ -11,7 +11,7 @@ from sceau.pki.signing.keyring import KeyRing
 
 class UnitOfWork(Protocol):
     """A transaction with repositories: ``authorities``, ``structures``, ``certificates``,
-    ``crls``, ``ocsp``, ``audit`` (see ``sceau.storage.repositories``)."""
+    ``crls``, ``ocsp``, ``audit`` (see ``sceau.storage.unit_of_work``)."""
 
     authorities: Any
     structures: Any

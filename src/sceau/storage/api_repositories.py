@@ -1,5 +1,4 @@
-"""Queries of the REST API: personal tokens and order idempotency keys (apart from
-``repositories.py``, like the session and notification repositories)."""
+"""Queries of the REST API: personal tokens and order idempotency keys."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Queries of the notification side: outbox, expiry notices, job leases, calendar, metrics.
 
-Kept apart from ``repositories.py`` (which re-exports them) so the registry and the
-notification work can grow without stepping on each other.
+One module per area of the storage layer (``repositories`` for the PKI aggregates,
+``registry_repositories``, ``order_repositories``, ``api_repositories``,
+``session_repositories``); ``unit_of_work`` binds them all to one transaction.
 """
 
 from __future__ import annotations

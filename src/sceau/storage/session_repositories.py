@@ -1,4 +1,4 @@
-"""Queries of the portal's server-side sessions (kept apart from ``repositories.py``)."""
+"""Queries of the portal's server-side sessions ."""
 
 from __future__ import annotations
 

@@ -14,21 +14,23 @@ from sceau.storage.notification_repositories import (
     MetricsRepository,
     OutboxRepository,
 )
-from sceau.storage.repositories import (
-    AuditRepository,
-    AuthorityRepository,
+from sceau.storage.order_repositories import OrderRepository
+from sceau.storage.registry_repositories import (
     CardRepository,
-    CertificateRepository,
     ContractRepository,
     EventRepository,
     HabilitationRepository,
     LegalRepresentativeRepository,
-    OcspRepository,
-    OrderRepository,
     PersonRepository,
+    VendorRepository,
+)
+from sceau.storage.repositories import (
+    AuditRepository,
+    AuthorityRepository,
+    CertificateRepository,
+    OcspRepository,
     RevocationListRepository,
     StructureRepository,
-    VendorRepository,
 )
 from sceau.storage.session_repositories import WebSessionRepository
 
