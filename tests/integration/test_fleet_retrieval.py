@@ -177,3 +177,50 @@ def test_an_older_server_is_served_one_certificate_at_a_time(services, api, tmp_
     assert all(code.startswith("Rv-") for code in made_here.values())
     dmp = serials(tmp_path)["dmp"]
     assert revoke_with_code(services, dmp[0], made_here["dmp"]).serial == dmp[0]
+
+
+def test_keys_are_made_at_the_pace_orders_complete(tmp_path, monkeypatch):
+    """At most ``workers × 3`` keyed orders wait for the server: key generation does not race
+    ahead and leave the server alone at the end (nor leave thousands of keys without
+    certificates behind an interruption)."""
+    import threading
+    import time
+
+    from sceau.client import fleet
+    from sceau.client.keys import generate_key_pem
+
+    class Bundles:
+        base_url = "http://testserver"
+
+        def bundles(self) -> list[dict[str, object]]:
+            return [{"name": "INSI", "products": [{"usage": "AUTH_CLI", "insi": True}]}]
+
+    state = FleetState(tmp_path / "fleet-state.sqlite")
+    waiting: list[int] = []
+    lock = threading.Lock()
+
+    def slow_server(api, state_, row, products, options) -> None:  # type: ignore[no-untyped-def]
+        with lock:
+            waiting.append(state.counts().get("keyed", 0))
+        time.sleep(0.05)
+        state_.update(row["structure"], row["word"], state="done")
+
+    pem = generate_key_pem()
+
+    def instant_keys(count: int, processes: int, stop: object):  # type: ignore[no-untyped-def]
+        for _ in range(count):
+            yield pem
+
+    monkeypatch.setattr(fleet, "_process_item", slow_server)
+    monkeypatch.setattr(fleet, "_key_stream", instant_keys)
+    structures = [f"69{i:07d}" for i in range(12)]
+    counts = fleet_order(
+        Bundles(),  # type: ignore[arg-type]
+        state,
+        structures,
+        parse_items("insi-auto"),
+        FleetOptions(tmp_path, "flotte@logiciel.example", workers=1, key_processes=1),
+    )
+    state.close()
+    assert counts == {"done": 12}
+    assert len(waiting) == 12 and max(waiting) <= 3

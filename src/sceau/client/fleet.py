@@ -278,6 +278,11 @@ def fleet_order(
     keys_needed = sum(len(product_lists[r["bundle"]]) for r in to_key)
     progress("keys_total", keys_needed)
 
+    # Keys are made at the pace orders complete: at most this many keyed orders wait for the
+    # server. Racing ahead would only leave the server alone at the end, on one core, while
+    # key generation could have used the core it leaves idle.
+    ahead = threading.BoundedSemaphore(max(1, options.workers * 3))
+
     def process(row: dict[str, Any]) -> None:
         if stop.is_set():
             return
@@ -288,11 +293,22 @@ def fleet_order(
             code = getattr(exc, "code", type(exc).__name__)
             state.update(row["structure"], row["word"], state="failed", error=f"{code}: {exc}")
 
+    def process_keyed(row: dict[str, Any]) -> None:
+        try:
+            process(row)
+        finally:
+            ahead.release()
+
     with futures.ThreadPoolExecutor(max_workers=options.workers) as threads:
         running = [threads.submit(process, row) for row in work]
         processes = options.key_processes or os.cpu_count() or 1
         keys = _key_stream(keys_needed, processes, stop)
         for row in to_key:
+            while not ahead.acquire(timeout=0.5):
+                if stop.is_set():
+                    break
+            if stop.is_set():
+                break
             count = len(product_lists[row["bundle"]])
             pems = []
             for pem in keys:
@@ -301,6 +317,7 @@ def fleet_order(
                 if len(pems) == count:
                     break
             if len(pems) < count or stop.is_set():
+                ahead.release()
                 break
             folder = options.target / row["structure"] / ".keys" / row["word"]
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -308,7 +325,7 @@ def fleet_order(
                 write_private(folder / f"{index}.key.pem", pem)
             state.update(row["structure"], row["word"], state="keyed")
             row = {**row, "state": "keyed"}
-            running.append(threads.submit(process, row))
+            running.append(threads.submit(process_keyed, row))
         keys.close()  # type: ignore[attr-defined]
         futures.wait(running)
     return state.counts()
