@@ -9,7 +9,7 @@ machine, so the server's signing, linting and hashing compete with key generatio
 time each side spent per certificate is printed too (server: the ``sceau serve`` process;
 client: the fleet command and its key-generation processes), with the load average.
 
-    python bench/bench_fleet.py [pharmacies=2000] [--no-retrieve] [--client-codes]
+    python bench/bench_fleet.py [pharmacies=2000] [--no-retrieve] [--client-codes] [--workers=N]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sceau.client.keys import generate_key_pem
 PHARMACIES = int(next((a for a in sys.argv[1:] if a.isdigit()), "2000"))
 RETRIEVE = "--no-retrieve" not in sys.argv
 CLIENT_CODES = "--client-codes" in sys.argv
+WORKERS = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--workers=")), None)
 PER_PHARMACY = 3
 FLOOR_SAMPLE = 600
 
@@ -137,6 +138,8 @@ def main() -> None:
                 command.append("--no-retrieve")
             if CLIENT_CODES:
                 command.append("--client-codes")
+            if WORKERS:
+                command += ["--workers", WORKERS]
             load_before = os.getloadavg()
             server_before, client_before = _server_cpu(), _children_cpu()
             start = time.perf_counter()
@@ -155,6 +158,7 @@ def main() -> None:
         f"fleet order, {PHARMACIES} pharmacies × {PER_PHARMACY} certificates "
         f"({'with' if RETRIEVE else 'without'} RETIRER"
         f"{', codes made by the client' if CLIENT_CODES else ''}), {cores} cores"
+        f"{f', {WORKERS} HTTP workers' if WORKERS else ''}"
     )
     print(
         f"  end to end:            {elapsed:8.1f} s   {certificates / elapsed:7.1f} certificates/s"
