@@ -463,3 +463,27 @@ def _capture(errors: list[BaseException], function, *args) -> None:  # type: ign
         function(*args)
     except BaseException as error:
         errors.append(error)
+
+
+def test_presigning_signs_only_what_is_due(services, issued, clock):
+    """Each publication signs the responses that are missing, whose status changed or that
+    end within the refresh horizon — and nothing for certificates whose response is fresh."""
+
+    def signed() -> int:
+        lines = publish_revocation_status(services, "test-organisations")
+        found = [int(part.split()[0]) for line in lines for part in line.split(", ")
+                 if "OCSP sign" in part]  # fmt: skip
+        return found[0] if found else 0
+
+    assert signed() == 0  # the fixture published already: all fresh
+    revoke(services, issued[2], x509.ReasonFlags.superseded)
+    assert signed() == 1
+    assert signed() == 0
+    clock.advance(dt.timedelta(hours=services.settings.ocsp_validity_hours / 2 + 1))
+    assert signed() == 3  # all within the refresh horizon now
+    with services.unit_of_work() as uow:
+        statuses = {
+            serial: uow.ocsp.response(serial).status for serial in (i.serial for i in issued)
+        }
+    assert statuses == {issued[0].serial: "good", issued[1].serial: "good",
+                        issued[2].serial: "revoked"}  # fmt: skip

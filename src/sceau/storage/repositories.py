@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, insert, or_, select, update
+from sqlalchemy import and_, case, exists, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from sceau.storage.audit_repository import AuditChainRepository
@@ -272,6 +272,35 @@ class CertificateRepository:
             .values(status="issued", certificate_der=der, issued_at=at)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult
+
+    def ocsp_due(
+        self, authority_id: int, now: dt.datetime, horizon: dt.datetime
+    ) -> list[tuple[int, str, dt.datetime | None, str | None]]:
+        """(id, serial, revoked_at, reason) of the CA's valid issued certificates whose stored
+        OCSP response is missing, says another status, or ends before ``horizon``: one query,
+        however many certificates and responses the store holds."""
+        current = case((Certificate.revoked_at.is_not(None), "revoked"), else_="good")
+        rows = self.session.execute(
+            select(
+                Certificate.id,
+                Certificate.serial,
+                Certificate.revoked_at,
+                Certificate.revocation_reason,
+            )
+            .outerjoin(OcspResponse, OcspResponse.certificate_id == Certificate.id)
+            .where(
+                Certificate.authority_id == authority_id,
+                Certificate.status == "issued",
+                Certificate.not_after > now,
+                or_(
+                    OcspResponse.certificate_id.is_(None),
+                    OcspResponse.status != current,
+                    OcspResponse.next_update <= horizon,
+                ),
+            )
+            .order_by(Certificate.id)
+        )
+        return [(row.id, row.serial, row.revoked_at, row.revocation_reason) for row in rows]
 
     def mark_many_issued(self, signed: Sequence[tuple[int, bytes]], at: dt.datetime) -> None:
         """``mark_issued`` for several (id, DER) pairs in one executemany (rows still

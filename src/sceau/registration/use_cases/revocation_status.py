@@ -12,13 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509 import ocsp as x509_ocsp
 
 from sceau.pki.crl import RevokedEntry, build_crl, parse_reason
 from sceau.pki.errors import ErrorKind, SceauError
@@ -39,7 +38,6 @@ from sceau.registration.ports import Services, UnitOfWork
 COMMIT_SKEW = dt.timedelta(minutes=5)
 RESPONDER_KEY_SIZE = 2048
 OCSP_BATCH = 200  # responses signed and committed per transaction
-_PAGE = 1000
 log = logging.getLogger(__name__)
 
 
@@ -325,48 +323,20 @@ def _publish_crls(services: StatusServices, authority: Any, force: bool) -> list
 # --------------------------------------------------------------------------- OCSP pre-signing
 
 
-def _response_is_due(der: bytes | None, status: CertificateStatus, horizon: dt.datetime) -> bool:
-    if der is None:
-        return True
-    response = x509_ocsp.load_der_ocsp_response(der)
-    if response.response_status is not x509_ocsp.OCSPResponseStatus.SUCCESSFUL:
-        return True
-    if response.certificate_status.name.lower() != status.status.value:
-        return True
-    next_update = response.next_update_utc
-    return next_update is None or next_update <= horizon
-
-
-def _issued_rows(uow: UnitOfWork) -> Iterator[Any]:
-    offset = 0
-    while True:
-        page = uow.certificates.list(status="issued", limit=_PAGE, offset=offset)
-        yield from page
-        if len(page) < _PAGE:
-            return
-        offset += _PAGE
-
-
-def _presign(
-    services: StatusServices,
-    authority: Any,
-    signer: OcspSigner,
-    stored: dict[str, bytes],
-) -> int:
+def _presign(services: StatusServices, authority: Any, signer: OcspSigner) -> int:
     """Sign responses for the CA's valid certificates that have none, whose status changed,
-    or whose nextUpdate comes within ``ocsp_refresh_ahead_hours``."""
+    or whose nextUpdate comes within ``ocsp_refresh_ahead_hours`` (found by one query)."""
     settings = services.settings
     now = services.clock.now()
     horizon = now + _hours(settings.ocsp_refresh_ahead_hours)
     validity = _hours(settings.ocsp_validity_hours)
-    due: list[tuple[int, str, CertificateStatus]] = []
     with services.unit_of_work() as uow:
-        for row in _issued_rows(uow):
-            if row.authority_id != authority.id or row.not_after <= now:
-                continue
-            status = _status_of(row)
-            if _response_is_due(stored.get(row.serial), status, horizon):
-                due.append((row.id, row.serial, status))
+        due = [
+            (certificate_id, serial, _status_of(_Revocation(revoked_at, reason)))
+            for certificate_id, serial, revoked_at, reason in uow.certificates.ocsp_due(
+                authority.id, now, horizon
+            )
+        ]
     for start in range(0, len(due), OCSP_BATCH):
         with services.unit_of_work() as uow:
             this_update = services.clock.now()
@@ -386,6 +356,12 @@ def _presign(
     return len(due)
 
 
+@dataclass(frozen=True)
+class _Revocation:
+    revoked_at: dt.datetime | None
+    revocation_reason: str | None
+
+
 # --------------------------------------------------------------------------- the use case
 
 
@@ -403,7 +379,6 @@ def publish_revocation_status(
         authorities = [a for a in uow.authorities.all() if slug is None or a.slug == slug]
     if slug is not None and not authorities:
         raise SceauError("authority_not_found", f"aucune AC {slug!r}", ErrorKind.NOT_FOUND)
-    stored: dict[str, bytes] | None = None
     lines: list[str] = []
     for authority in authorities:
         parts = _publish_crls(services, authority, force)
@@ -411,9 +386,7 @@ def publish_revocation_status(
             signer, responder_line = _ensure_responder(services, authority)
             if responder_line:
                 parts.append(responder_line)
-            if stored is None:
-                stored = {serial: der for serial, der, _ in presigned_responses(services, None)}
-            signed = _presign(services, authority, signer, stored)
+            signed = _presign(services, authority, signer)
             if signed:
                 parts.append(f"{_plural(signed, 'réponse')} OCSP signée{'s' if signed > 1 else ''}")
         if parts:
