@@ -237,7 +237,9 @@ def install(
             target,
             slot_name,
             key_path.read_bytes(),
-            Fetched(format(certificates[0].serial_number, "x"), certificates[0], certificates[1:]),
+            Fetched(
+                format(certificates[0].serial_number, "032x"), certificates[0], certificates[1:]
+            ),
             meta,
             password,
         )

@@ -145,7 +145,7 @@ def _check_file(report: CheckReport, material: Material) -> None:
         "fichier",
         Level.OK,
         f"{material.format.upper()} lu: {certificate.subject.rfc4514_string()}, "
-        f"série {certificate.serial_number:x}",
+        f"série {certificate.serial_number:032x}",
     )
     if material.key is not None:
         if material.key.public_key() != certificate.public_key():

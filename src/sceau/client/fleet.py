@@ -581,7 +581,7 @@ def fleet_status(target: Path, structures: list[str]) -> list[dict[str, Any]]:
                 {
                     "structure": structure,
                     "slot": slot,
-                    "serial": format(cert.serial_number, "x"),
+                    "serial": format(cert.serial_number, "032x"),
                     "days_left": (cert.not_valid_after_utc - now).days,
                 }
             )

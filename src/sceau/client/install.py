@@ -86,7 +86,7 @@ def install_certificate(
     for folder in (Path(target), slot_dir, releases):
         _mkdir_private(folder)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    serial = format(certificate.serial_number, "x")
+    serial = format(certificate.serial_number, "032x")
     name = f"{stamp}-{serial}"
     staging = releases / f".staging-{name}"
     _mkdir_private(staging)

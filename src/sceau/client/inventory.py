@@ -85,7 +85,7 @@ def _entry(
         idnst=_attribute(certificate.subject, NameOID.ORGANIZATIONAL_UNIT_NAME),
         organisation=_attribute(certificate.subject, NameOID.ORGANIZATION_NAME),
         usage=usage.value if usage else "",
-        serial=format(certificate.serial_number, "x"),
+        serial=format(certificate.serial_number, "032x"),
         issuer_cn=_attribute(certificate.issuer, NameOID.COMMON_NAME),
         not_after=not_after,
         days_left=days,

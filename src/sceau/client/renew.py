@@ -57,7 +57,7 @@ def renew_slot(
         )
     certificate = x509.load_pem_x509_certificate((release / "cert.pem").read_bytes())
     meta = read_metadata(release)
-    old_serial = format(certificate.serial_number, "x")
+    old_serial = format(certificate.serial_number, "032x")
     days_left = (certificate.not_valid_after_utc - moment).days
     if certificate.not_valid_after_utc <= moment:
         return RenewOutcome(slot, "expired", old_serial, None, days_left)

@@ -67,7 +67,7 @@ def test_install_writes_pem_and_ans_pkcs12_owner_only(ca, tmp_path: Path) -> Non
     assert "pbeWithSHA1And3-KeyTripleDES-CBC" in info.stderr
     assert "MAC: sha1" in info.stderr
     meta = json.loads((current / "meta.json").read_text())
-    assert meta["serial"] == format(certificate.serial_number, "x")
+    assert meta["serial"] == format(certificate.serial_number, "032x")
 
 
 def test_reinstall_keeps_previous_and_rolls_back(ca, tmp_path: Path) -> None:
