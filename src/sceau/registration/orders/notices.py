@@ -81,3 +81,31 @@ def record_order_event(
         recipient=recipients[0] if recipients else None,
         payload={**payload, "recipients": recipients, "cc": cc},
     )
+
+
+def record_product_event(
+    uow: Any,
+    services: Any,
+    kind: str,
+    *,
+    at: dt.datetime,
+    order: Any,
+    product: Any,
+    structure: Any,
+    certificate: Any | None,
+    actor_label: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``record_order_event`` of one product's ``product_payload`` (plus ``extra``); returns
+    the payload, for a second event about the same product."""
+    payload = product_payload(
+        services,
+        order=order,
+        product=product,
+        structure=structure,
+        certificate=certificate,
+        actor_label=actor_label,
+    )
+    payload.update(extra or {})
+    record_order_event(uow, kind, at=at, order=order, payload=payload)
+    return payload

@@ -61,19 +61,16 @@ def resume_interrupted_orders(
                 product.certificate_id = certificate.id
                 product.issued_at = now
                 product.state_changed_at = now
-                notices.record_order_event(
+                notices.record_product_event(
                     uow,
+                    services,
                     notices.CERTIFICATE_AVAILABLE,
                     at=now,
                     order=order,
-                    payload=notices.product_payload(
-                        services,
-                        order=order,
-                        product=product,
-                        structure=structure,
-                        certificate=certificate,
-                        actor_label=ACTOR,
-                    ),
+                    product=product,
+                    structure=structure,
+                    certificate=certificate,
+                    actor_label=ACTOR,
                 )
                 outcome, line = (
                     "success",

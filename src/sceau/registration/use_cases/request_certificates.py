@@ -241,19 +241,16 @@ def place_order(
                 state_changed_at=now,
             )
             product_ids.append(product.id)
-            notices.record_order_event(
+            notices.record_product_event(
                 uow,
+                services,
                 notices.ORDER_RECEIVED,
                 at=now,
                 order=order,
-                payload=notices.product_payload(
-                    services,
-                    order=order,
-                    product=product,
-                    structure=row,
-                    certificate=None,
-                    actor_label=fresh.label,
-                ),
+                product=product,
+                structure=row,
+                certificate=None,
+                actor_label=fresh.label,
             )
         uow.audit.record(
             at=now,
@@ -359,16 +356,16 @@ def _mark_issued(
         )
     order = uow.orders.order_by_id(product.order_id)
     structure_row = uow.structures.by_id(product.structure_id)
-    payload = notices.product_payload(
+    payload = notices.record_product_event(
+        uow,
         services,
+        notices.CERTIFICATE_AVAILABLE,
+        at=now,
         order=order,
         product=product,
         structure=structure_row,
         certificate=certificate,
         actor_label=actor.label,
-    )
-    notices.record_order_event(
-        uow, notices.CERTIFICATE_AVAILABLE, at=now, order=order, payload=payload
     )
     if renewal is not None:
         notices.record_order_event(

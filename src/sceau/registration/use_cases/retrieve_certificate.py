@@ -376,19 +376,16 @@ def _finalise(
     product.retrieved_at = now
     product.retrieved_by = fresh.label
     product.state_changed_at = now
-    notices.record_order_event(
+    notices.record_product_event(
         uow,
+        services,
         notices.CERTIFICATE_RETRIEVED,
         at=now,
         order=order,
-        payload=notices.product_payload(
-            services,
-            order=order,
-            product=product,
-            structure=uow.structures.by_id(product.structure_id),
-            certificate=certificate,
-            actor_label=fresh.label,
-        ),
+        product=product,
+        structure=uow.structures.by_id(product.structure_id),
+        certificate=certificate,
+        actor_label=fresh.label,
     )
     details: dict[str, Any] = {
         "cgu": command.cgu_version,

@@ -88,17 +88,17 @@ def _after_revocation(
                 product.state_changed_at = now
             uow.orders.wipe_pkcs12(product)
             order = uow.orders.order_by_id(product.order_id)
-            payload = notices.product_payload(
+            notices.record_product_event(
+                uow,
                 services,
+                notices.CERTIFICATE_REVOKED,
+                at=now,
                 order=order,
                 product=product,
                 structure=uow.structures.by_id(product.structure_id),
                 certificate=certificate,
                 actor_label=actor_label,
-            )
-            payload["reason"] = reason.value
-            notices.record_order_event(
-                uow, notices.CERTIFICATE_REVOKED, at=now, order=order, payload=payload
+                extra={"reason": reason.value},
             )
         uow.commit()
         return RevocationOutcome(serial, reason.value, slug, certificate.revoked_at)
