@@ -207,3 +207,31 @@ def test_a_set_issues_in_one_batch_and_a_refused_product_is_rejected_alone(
     assert states["SIGN"][0] == "rejected" and "refused for the test" in states["SIGN"][1]
     # Only the AUTH_CLI certificate was recorded (and signed): no intent left of the batch.
     assert len(recorded) == before + 1 and {c.status for c in recorded} == {"issued"}
+
+
+def test_a_failure_after_the_record_is_left_to_recovery_never_issued_twice(
+    services, world, monkeypatch
+):
+    """Once a set's intents are recorded, a failure (here: the CA key refuses to sign) is
+    not retried product by product: that would certify the same keys a second time. The
+    intents stay ``prepared`` for ``resume_pending_issuance``."""
+    from sceau.pki.errors import KeyBackendError
+    from sceau.registration.use_cases import issue_certificate as issuing
+
+    def refuse(serial: str) -> None:
+        raise KeyBackendError("token_absent", "jeton PKCS#11 absent (pour le test)")
+
+    monkeypatch.setattr(issuing, "before_sign_hook", refuse)
+    with services.unit_of_work() as uow:
+        before = len(uow.certificates.list(limit=1000))
+    with pytest.raises(SceauError):
+        ask(
+            services,
+            world.actor(ADMIN_A),
+            bundle="DMP",
+            csrs=(make_csr(new_key()), make_csr(new_key())),
+        )
+    with services.unit_of_work() as uow:
+        recorded = uow.certificates.list(limit=1000)
+    assert len(recorded) == before + 2
+    assert sorted(c.status for c in recorded[:2]) == ["prepared", "prepared"]

@@ -139,21 +139,42 @@ def issue_certificates(
     use_pkilint: bool = True,
     on_issued: OnIssued | None = None,
 ) -> list[IssuedCertificate]:
-    """Issue several certificates: all linted and recorded in one transaction, then signed,
-    then marked issued in one transaction (where ``on_issued`` adds its own writes).
-
-    All or nothing up to the record: a refused CSR, an unknown structure or a lint error in
-    any of them raises before anything is written. Once recorded, an interruption leaves
-    intents that ``resume_pending_issuance`` signs (the TBS is the one that was linted).
-    """
+    """Issue several certificates: all linted and recorded in one transaction
+    (``record_issuance``), then signed and marked issued in one transaction where
+    ``on_issued`` adds its own writes (``complete_issuance``)."""
     if not commands:
         return []
+    return complete_issuance(
+        services, record_issuance(services, commands, use_pkilint=use_pkilint), on_issued
+    )
+
+
+@dataclass(frozen=True)
+class RecordedBatch:
+    """Intents committed by ``record_issuance``, to be signed by ``complete_issuance``."""
+
+    planned: tuple[_Planned, ...]
+    certificate_ids: tuple[int, ...]
+    chains: tuple[tuple[x509.Certificate, ...], ...]
+    key_references: tuple[str, ...]
+
+
+def record_issuance(
+    services: Services, commands: Sequence[IssueCommand], *, use_pkilint: bool = True
+) -> RecordedBatch:
+    """Validate, prepare, lint and record every intent in one transaction.
+
+    All or nothing: a refused CSR, an unknown structure or a lint error in any of them raises
+    before anything is written, so the caller may retry them otherwise. Once this returns, an
+    interruption leaves intents that ``resume_pending_issuance`` signs.
+    """
     keys = [_validated_key(command) for command in commands]
     now = services.clock.now()
     with services.unit_of_work() as uow:
         key_uses = uow.certificates.key_uses([fingerprint for _, fingerprint in keys])
         structures: dict[str, Any] = {}
         authorities: dict[str, Any] = {}
+        issuers: dict[str, IssuerContext] = {}
         fingerprints: dict[str, int] = {}
         planned: list[_Planned] = []
         serials: set[int] = set()
@@ -186,7 +207,8 @@ def issue_certificates(
                         ErrorKind.CONFLICT,
                     )
                 authorities[command.environment] = authority
-            issuer = issuer_context(authority)
+                issuers[command.environment] = issuer_context(authority)
+            issuer = issuers[command.environment]
             replaced_id = None
             if command.replaces_serial:
                 replaced = uow.certificates.by_serial(command.replaces_serial)
@@ -268,11 +290,22 @@ def issue_certificates(
             ]
         )
         uow.commit()  # the intents are durable before any signature
-        certificate_ids = [row.id for row in rows]
-        chains = [chain_of(uow, plan.authority) for plan in planned]
-        key_references = [plan.authority.key_reference for plan in planned]
+        return RecordedBatch(
+            planned=tuple(planned),
+            certificate_ids=tuple(row.id for row in rows),
+            chains=tuple(chain_of(uow, plan.authority) for plan in planned),
+            key_references=tuple(plan.authority.key_reference for plan in planned),
+        )
+
+
+def complete_issuance(
+    services: Services, batch: RecordedBatch, on_issued: OnIssued | None = None
+) -> list[IssuedCertificate]:
+    """Sign the recorded TBSs, then mark them issued (with ``on_issued``'s writes)."""
     issued: list[IssuedCertificate] = []
-    for plan, chain, key_reference in zip(planned, chains, key_references, strict=True):
+    for plan, chain, key_reference in zip(
+        batch.planned, batch.chains, batch.key_references, strict=True
+    ):
         before_sign_hook(plan.prepared.serial_hex)
         certificate = sign_tbs(
             plan.prepared.tbs, services.keyring.load(key_reference), plan.issuer.certificate
@@ -283,7 +316,7 @@ def issue_certificates(
         uow.certificates.mark_many_issued(
             [
                 (certificate_id, done.certificate.public_bytes(serialization.Encoding.DER))
-                for certificate_id, done in zip(certificate_ids, issued, strict=True)
+                for certificate_id, done in zip(batch.certificate_ids, issued, strict=True)
             ],
             signed_at,
         )
@@ -296,7 +329,7 @@ def issue_certificates(
                     "outcome": "success",
                     "target": plan.prepared.serial_hex,
                 }
-                for plan in planned
+                for plan in batch.planned
             ]
         )
         if on_issued is not None:

@@ -46,7 +46,9 @@ from sceau.registration.use_cases.issue_certificate import (
     IssueCommand,
     IssuedCertificate,
     check_key_reuse,
+    complete_issuance,
     issue_certificates,
+    record_issuance,
 )
 from sceau.registration.use_cases.registry_common import as_actor, load_structure, open_uow
 
@@ -283,10 +285,12 @@ def place_order(
             _mark_issued(services, uow, product_id, key, done, issuing)
 
     try:  # the whole set in one batch: one record, one mark-issued transaction
-        issue_certificates(services, commands, on_issued=mark_products)
+        batch = record_issuance(services, commands)
     except SceauError:  # nothing recorded: one by one, so that each product gets its outcome
         for product_id, command, key in zip(product_ids, commands, keys, strict=True):
             _issue_product(services, product_id, command, key, issuing)
+    else:  # recorded: a failure from here on is resumed, never issued a second time
+        complete_issuance(services, batch, on_issued=mark_products)
     with open_uow(services) as uow:
         return order_view(uow, uow.orders.order_by_id(order_id), services.clock.now())
 

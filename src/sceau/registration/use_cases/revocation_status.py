@@ -146,13 +146,13 @@ def load_ocsp_signers(services: StatusServices) -> dict[int, OcspSigner]:
 # --------------------------------------------------------------------------- status lookups
 
 
-def _status_of(row: Any) -> CertificateStatus:
-    if row.revoked_at is None:
+def _status_of(revoked_at: dt.datetime | None, reason_text: str | None) -> CertificateStatus:
+    if revoked_at is None:
         return GOOD
-    reason = parse_reason(row.revocation_reason)
+    reason = parse_reason(reason_text)
     if reason is x509.ReasonFlags.unspecified:
         reason = None  # as in the CRL: no reason code for "unspecified"
-    return CertificateStatus(Status.REVOKED, row.revoked_at, reason)
+    return CertificateStatus(Status.REVOKED, revoked_at, reason)
 
 
 def certificate_status(services: Services, authority_id: int, serial: int) -> CertificateStatus:
@@ -164,7 +164,7 @@ def certificate_status(services: Services, authority_id: int, serial: int) -> Ce
         row = uow.certificates.by_serial(format(serial, "032x"))
         if row is None or row.authority_id != authority_id or row.status != "issued":
             return UNKNOWN
-        return _status_of(row)
+        return _status_of(row.revoked_at, row.revocation_reason)
 
 
 def presigned_responses(
@@ -332,7 +332,7 @@ def _presign(services: StatusServices, authority: Any, signer: OcspSigner) -> in
     validity = _hours(settings.ocsp_validity_hours)
     with services.unit_of_work() as uow:
         due = [
-            (certificate_id, serial, _status_of(_Revocation(revoked_at, reason)))
+            (certificate_id, serial, _status_of(revoked_at, reason))
             for certificate_id, serial, revoked_at, reason in uow.certificates.ocsp_due(
                 authority.id, now, horizon
             )
@@ -354,12 +354,6 @@ def _presign(services: StatusServices, authority: Any, signer: OcspSigner) -> in
                 )
             uow.commit()
     return len(due)
-
-
-@dataclass(frozen=True)
-class _Revocation:
-    revoked_at: dt.datetime | None
-    revocation_reason: str | None
 
 
 # --------------------------------------------------------------------------- the use case
